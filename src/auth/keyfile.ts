@@ -1,0 +1,40 @@
+import { generateKeyPair } from 'node:crypto';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+/** The vendor's Administration API key file (spec section 2): one JSON object. */
+export interface KeyFile {
+  customerName: string;
+  accessID: string;
+  description: string;
+  accessKey: string;
+  adminRestApiUrl: string;
+}
+
+/** The REST base for a public URL: `{publicUrl}/AdminInterface/restapi`. */
+export function adminRestApiUrl(publicUrl: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/AdminInterface/restapi`;
+}
+
+/**
+ * A new RSA key pair: the private half in PKCS#1 PEM, as the vendor's Java and Python clients
+ * read it, and the public half in SPKI PEM for the server to keep.
+ */
+export async function generateRsaKeyPair(): Promise<{ privateKeyPem: string; publicKeyPem: string }> {
+  const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  });
+  return { privateKeyPem: privateKey, publicKeyPem: publicKey };
+}
+
+/** Writes `<dir>/<accessID>.key` readable by its owner only, and returns its path. */
+export async function writeKeyFile(dir: string, keyFile: KeyFile): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, `${keyFile.accessID}.key`);
+  await writeFile(path, `${JSON.stringify(keyFile, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  await chmod(path, 0o600);
+  return path;
+}

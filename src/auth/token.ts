@@ -1,0 +1,193 @@
+import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
+import type { Clock } from '../domain/clock.ts';
+import type { ApiKey, Role } from '../domain/types.ts';
+import { adminRestApiUrl } from './keyfile.ts';
+
+/** Who a verified token speaks for. */
+export interface Principal {
+  subject: string;
+  role: Role;
+}
+
+/**
+ * Why a token was refused. It goes to the server log only; the client always gets the same
+ * 403 body (spec section 2).
+ */
+export class TokenRefused extends Error {}
+
+export interface TokenVerifierDeps {
+  /** The registered key for an access id, or null. Asked on every request, cache hits included. */
+  findKey: (accessId: string) => Promise<ApiKey | null>;
+  /** The server's public URL, or a function giving it once the server listens (`--port 0`). */
+  publicUrl: string | (() => string);
+  clock: Clock;
+  /** Verified tokens kept, most recent first; 0 turns the cache off. */
+  cacheSize?: number;
+}
+
+export const MAX_LIFETIME_SECONDS = 3600;
+export const CLOCK_SKEW_SECONDS = 60;
+/** Longer tokens are refused unread: a real one is well under 2 KiB. */
+export const MAX_TOKEN_LENGTH = 8192;
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const DIGITS = /^[0-9]{1,15}$/;
+
+/** The three `aud` forms real clients send for one tenant (spec 2), each with or without one `/`. */
+export function acceptedAudiences(publicUrl: string): Set<string> {
+  const origin = publicUrl.replace(/\/+$/, '');
+  const rest = adminRestApiUrl(origin);
+  const forms = [origin, rest, `${rest}/v1`];
+  return new Set(forms.flatMap((f) => [f, `${f}/`]));
+}
+
+function decodeSegment(segment: string, what: string): Record<string, unknown> {
+  if (!BASE64URL.test(segment) || segment.length % 4 === 1) throw new TokenRefused(`${what} is not base64url`);
+  const text = Buffer.from(segment, 'base64url').toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new TokenRefused(`${what} is not JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TokenRefused(`${what} is not a JSON object`);
+  if (hasDuplicateKeys(text)) throw new TokenRefused(`${what} has a duplicate member name`);
+  return value as Record<string, unknown>;
+}
+
+/**
+ * JSON.parse keeps the last of two equal member names, which lets a token say one thing to us and
+ * another to a different parser. Scans the top-level object of already valid JSON for repeats.
+ */
+function hasDuplicateKeys(json: string): boolean {
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < json.length; i++) {
+    const ch = json[i];
+    if (ch === '{' || ch === '[') depth++;
+    else if (ch === '}' || ch === ']') depth--;
+    else if (ch === '"') {
+      let j = i + 1;
+      while (json[j] !== '"') j += json[j] === '\\' ? 2 : 1;
+      if (depth === 1) {
+        let k = j + 1;
+        while (json[k] === ' ' || json[k] === '\t' || json[k] === '\n' || json[k] === '\r') k++;
+        if (json[k] === ':') {
+          const name = JSON.parse(json.slice(i, j + 1)) as string;
+          if (seen.has(name)) return true;
+          seen.add(name);
+        }
+      }
+      i = j;
+    }
+  }
+  return false;
+}
+
+/** A NumericDate: a number, or (as the vendor's own example writes it) a string of digits. */
+function numericDate(claims: Record<string, unknown>, name: string): number {
+  const v = claims[name];
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && DIGITS.test(v)) return Number(v);
+  throw new TokenRefused(`claim ${name} is missing or not a NumericDate`);
+}
+
+interface CacheEntry {
+  principal: Principal;
+  publicKeyPem: string;
+  /** Seconds: the token is refused from this moment on. */
+  refuseAfter: number;
+}
+
+/**
+ * Verifies the RS256 JWTs that clients sign with their key file (spec section 2), with
+ * `node:crypto` directly: no header can choose the key or the algorithm (`jwk`, `jku`, `x5u`,
+ * `x5c` and `kid` are ignored, `crit` is refused). A token verified once is kept in a bounded
+ * cache keyed by its exact text until its `exp` (plus skew), so a client that reuses its token
+ * pays for one signature check; the key is still looked up on every request, so a deleted key
+ * stops its tokens at once.
+ */
+export function makeTokenVerifier({ findKey, publicUrl, clock, cacheSize = 10_000 }: TokenVerifierDeps) {
+  let audiences: Set<string> | undefined;
+  const keyObjects = new Map<string, KeyObject>();
+  const cache = new Map<string, CacheEntry>();
+
+  const keyObject = (pem: string): KeyObject => {
+    let k = keyObjects.get(pem);
+    if (!k) {
+      k = createPublicKey(pem);
+      if (keyObjects.size >= 64) keyObjects.clear();
+      keyObjects.set(pem, k);
+    }
+    return k;
+  };
+
+  async function verifyToken(token: string): Promise<Principal> {
+    const now = clock.now() / 1000;
+    const cached = cache.get(token);
+    if (cached) {
+      const key = await findKey(cached.principal.subject);
+      if (now <= cached.refuseAfter && key && key.publicKeyPem === cached.publicKeyPem) {
+        return { subject: cached.principal.subject, role: key.role };
+      }
+      cache.delete(token);
+    }
+
+    if (token.length > MAX_TOKEN_LENGTH) throw new TokenRefused('token too long');
+    const parts = token.split('.');
+    if (parts.length !== 3) throw new TokenRefused('not a compact JWS');
+    const [h, p, s] = parts as [string, string, string];
+    const header = decodeSegment(h, 'header');
+    if (header.alg !== 'RS256') throw new TokenRefused(`alg ${JSON.stringify(header.alg)} is not RS256`);
+    if (header.typ !== undefined && (typeof header.typ !== 'string' || header.typ.toUpperCase() !== 'JWT')) {
+      throw new TokenRefused('typ is not JWT');
+    }
+    if (header.crit !== undefined) throw new TokenRefused('crit header is not supported');
+    const claims = decodeSegment(p, 'payload');
+
+    const sub = claims.sub;
+    if (typeof sub !== 'string' || sub.length === 0) throw new TokenRefused('claim sub is missing');
+    const key = await findKey(sub);
+    if (!key) throw new TokenRefused('no key registered for sub');
+    if (!BASE64URL.test(s) || s.length % 4 === 1) throw new TokenRefused('signature is not base64url');
+    const signature = Buffer.from(s, 'base64url');
+    if (!verifySignature('sha256', Buffer.from(`${h}.${p}`), keyObject(key.publicKeyPem), signature)) {
+      throw new TokenRefused('bad signature');
+    }
+
+    const iat = numericDate(claims, 'iat');
+    const exp = numericDate(claims, 'exp');
+    if (exp <= iat) throw new TokenRefused('exp is not after iat');
+    if (exp - iat > MAX_LIFETIME_SECONDS) throw new TokenRefused('lifetime over 3600 s');
+    if (now > exp + CLOCK_SKEW_SECONDS) throw new TokenRefused('expired');
+    if (iat > now + CLOCK_SKEW_SECONDS) throw new TokenRefused('issued in the future');
+    const aud = claims.aud;
+    const auds = Array.isArray(aud) ? aud : [aud];
+    audiences ??= acceptedAudiences(typeof publicUrl === 'string' ? publicUrl : publicUrl());
+    const accepted = audiences;
+    if (!auds.some((a) => typeof a === 'string' && accepted.has(a))) throw new TokenRefused('aud not accepted');
+
+    const principal: Principal = { subject: sub, role: key.role };
+    if (cacheSize > 0) {
+      if (cache.size >= cacheSize) cache.delete(cache.keys().next().value as string);
+      cache.set(token, { principal, publicKeyPem: key.publicKeyPem, refuseAfter: exp + CLOCK_SKEW_SECONDS });
+    }
+    return principal;
+  }
+
+  return {
+    /** The principal of an `Authorization` header value, or a `TokenRefused` naming why not. */
+    async verify(authorization: string | undefined): Promise<Principal> {
+      if (!authorization) throw new TokenRefused('no Authorization header');
+      const match = /^Bearer +(\S+)$/i.exec(authorization);
+      if (!match) throw new TokenRefused('Authorization is not a Bearer token');
+      return verifyToken(match[1]!);
+    },
+    /** Forgets every cached token of an access id (a key deleted through this process). */
+    forget(accessId: string): void {
+      for (const [token, entry] of cache) if (entry.principal.subject === accessId) cache.delete(token);
+    },
+  };
+}
+
+export type TokenVerifier = ReturnType<typeof makeTokenVerifier>;

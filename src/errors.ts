@@ -1,0 +1,101 @@
+import { STATUS_CODES } from 'node:http';
+
+/**
+ * The one catalog of every error ds100-admin reports, to an HTTP client or to an operator at the
+ * command line. Each entry is made once here: its HTTP status, and the description (a string, or
+ * a function of the values it names). Nothing else in the code writes an error message.
+ *
+ * The wire carries two shapes (spec section 1): application errors as `{code, description}` and
+ * authentication/authorization refusals as a Spring Boot style 403 body. `kind: 'forbidden'`
+ * marks the latter.
+ */
+const catalog = {
+  // 400: the request itself is wrong. None of these changes anything.
+  WRONG_PROPERTY_COUNT: { status: 400, description: 'Wrong number of properties in the request body.' },
+  INVALID_PROPERTY: {
+    status: 400,
+    description: (name: string, rule: string) => `Invalid value for property '${name}': ${rule}.`,
+  },
+  BODY_NOT_OBJECT: { status: 400, description: 'The request body must be a JSON object.' },
+  BODY_NOT_JSON: { status: 400, description: 'The request body is not valid JSON.' },
+  UNSUPPORTED_CONTENT_TYPE: { status: 400, description: 'The request body must be sent as application/json.' },
+  BODY_TOO_LARGE: { status: 413, description: 'The request body is larger than 16384 bytes.' },
+
+  // 403: both shapes of refusal. The reason a token was refused goes to the log only.
+  TOKEN_REFUSED: { status: 403, kind: 'forbidden', description: 'Server failed to process provided access token' },
+  NOT_AUTHORIZED: { status: 403, kind: 'forbidden', description: 'Not authorized to perform the request.' },
+
+  // 404
+  ROUTE_NOT_FOUND: { status: 404, description: (method: string, url: string) => `No endpoint ${method} ${url}` },
+  USER_NOT_FOUND: { status: 404, description: (user: string) => `User ${user} not found` },
+  DEVICE_NOT_REGISTERED: {
+    status: 404,
+    description: (device: string, userId: string) => `DS100 ${device} is not registered to user ${userId}`,
+  },
+  DEVICE_HAS_NO_OTP: { status: 404, description: (device: string) => `No OTP credential found for DS100 ${device}` },
+  CREDENTIAL_NOT_FOUND: {
+    status: 404,
+    description: (token: string, userId: string) => `OTP credential ${token} not found for user ${userId}`,
+  },
+  API_KEY_NOT_FOUND: { status: 404, description: (accessId: string) => `API key ${accessId} not found` },
+
+  // 409: directory changes an operator asked for that would break a rule.
+  USER_EXISTS: { status: 409, description: (what: string) => `User ${what} already exists` },
+  TOKEN_SERIAL_EXISTS: { status: 409, description: (token: string) => `OTP credential ${token} already exists` },
+  TOO_MANY_DEVICES: {
+    status: 409,
+    description: (userId: string) => `User ${userId} already has five hardware authenticators registered`,
+  },
+  TOO_MANY_KEYS: { status: 409, description: 'A tenant holds at most 10 Administration API keys.' },
+
+  // 429, 500, 503
+  TOO_MANY_REQUESTS: { status: 429, description: 'Too many requests.' },
+  INTERNAL: { status: 500, description: 'An internal error occurred.' },
+  UNAVAILABLE: { status: 503, description: 'The service is not ready.' },
+} as const satisfies Record<string, { status: number; kind?: 'forbidden'; description: string | ((...a: string[]) => string) }>;
+
+export type ErrorName = keyof typeof catalog;
+type Args<N extends ErrorName> = (typeof catalog)[N]['description'] extends (...a: infer A) => string ? A : [];
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly forbidden: boolean;
+  /** Set once the call's audit event was committed with the transaction that decided this error. */
+  audited = false;
+  constructor(
+    readonly errorName: ErrorName,
+    description: string,
+  ) {
+    super(description);
+    const entry = catalog[errorName] as { status: number; kind?: string };
+    this.status = entry.status;
+    this.forbidden = entry.kind === 'forbidden';
+  }
+  /** `404 NOT_FOUND`: the status number and its reason phrase in upper snake case. */
+  get code(): string {
+    return statusCode(this.status);
+  }
+  get description(): string {
+    return this.message;
+  }
+}
+
+export function statusCode(status: number): string {
+  const phrase = STATUS_CODES[status] ?? 'Error';
+  return `${status} ${phrase.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
+}
+
+/** Makes the catalog's error `name`, e.g. `apiError('USER_NOT_FOUND', userId)`. */
+export function apiError<N extends ErrorName>(name: N, ...args: Args<N>): ApiError {
+  const d = catalog[name].description as string | ((...a: string[]) => string);
+  return new ApiError(name, typeof d === 'function' ? d(...(args as string[])) : d);
+}
+
+/** Every catalog entry, for the README's error table and the OpenAPI document. */
+export function describeCatalog(): Array<{ name: ErrorName; status: number; code: string }> {
+  return (Object.keys(catalog) as ErrorName[]).map((name) => ({
+    name,
+    status: catalog[name].status,
+    code: statusCode(catalog[name].status),
+  }));
+}

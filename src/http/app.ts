@@ -1,0 +1,126 @@
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { makeTokenVerifier, type TokenVerifier } from '../auth/token.ts';
+import { systemClock, type Clock } from '../domain/clock.ts';
+import { makeCredentialService } from '../domain/credentials.ts';
+import { makeDirectoryService } from '../domain/directory.ts';
+import { makeMemoryRateLimiter, type RateLimiter, type RatePolicy } from '../ratelimit/limiter.ts';
+import type { Store } from '../store/store.ts';
+import './context.ts';
+import { installAudit } from './plugins/audit.ts';
+import { installErrorHandling } from './plugins/errors.ts';
+import { installGuard } from './plugins/guard.ts';
+import { clearPinRoute } from './routes/clear-pin.ts';
+import { deleteOtpRoute } from './routes/delete-otp.ts';
+import { healthRoutes } from './routes/health.ts';
+import { lookupDs100Route } from './routes/lookup-ds100.ts';
+import { lookupUserRoute } from './routes/lookup-user.ts';
+import { API_PREFIX, installOpenApi } from './routes/openapi.ts';
+import { setOtpStatusRoutes } from './routes/set-otp-status.ts';
+
+export const VERSION = '0.1.0';
+
+/** Spec 1: bodies over 16 KiB are refused before parsing. */
+export const BODY_LIMIT = 16 * 1024;
+
+export interface RateLimits {
+  perKey: RatePolicy;
+  perAddress: RatePolicy;
+}
+
+/** Defaults generous for a help desk and tight for a script gone wrong; see the README. */
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  perKey: { capacity: 600, windowSeconds: 60 },
+  perAddress: { capacity: 1200, windowSeconds: 60 },
+};
+
+export interface AppOptions {
+  store: Store;
+  /** The URL clients reach this server at; `aud` is checked against it. A function may give it once listening. */
+  publicUrl: string | (() => string);
+  clock?: Clock;
+  rateLimits?: RateLimits;
+  limiter?: RateLimiter;
+  logger?: FastifyServerOptions['logger'] | false;
+  /** Trust `X-Forwarded-For` from a load balancer in front. */
+  trustProxy?: boolean;
+  tokenCacheSize?: number;
+}
+
+/** Keys and fields that must never be written to a log. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'headers.authorization',
+  '*.accessKey',
+  '*.privateKey',
+  '*.privateKeyPem',
+  '*.pin',
+  '*.token',
+];
+
+/**
+ * The HTTP server: the six endpoints of the contract under `/AdminInterface/restapi`, behind the
+ * guard (rate limits, token, role) and the audit trail; health checks and the OpenAPI document.
+ */
+export function buildApp(options: AppOptions): FastifyInstance & { verifier: TokenVerifier } {
+  const clock = options.clock ?? systemClock;
+  const { store } = options;
+  const rateLimits = options.rateLimits ?? DEFAULT_RATE_LIMITS;
+  const bootId = randomBytes(4).toString('hex');
+  let seq = 0;
+
+  const app = Fastify({
+    logger: options.logger ?? false,
+    disableRequestLogging: true,
+    bodyLimit: BODY_LIMIT,
+    trustProxy: options.trustProxy ?? false,
+    genReqId: () => `${bootId}-${(++seq).toString(36)}`,
+    requestIdHeader: false,
+    return503OnClosing: true,
+    ajv: {
+      // The wire is strict: no coercion ("123" is not 123), no defaults, no silent removal of
+      // extra properties; `verbose` lets the error handler name the rule a property broke.
+      customOptions: { coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, verbose: true },
+    },
+  });
+  // Only JSON is accepted (spec 1); any other content type is refused as a 400.
+  app.removeContentTypeParser('text/plain');
+
+  const verifier = makeTokenVerifier({
+    findKey: (accessId) => store.apiKey(accessId),
+    publicUrl: options.publicUrl,
+    clock,
+    ...(options.tokenCacheSize !== undefined ? { cacheSize: options.tokenCacheSize } : {}),
+  });
+  const credentials = makeCredentialService({ store, clock });
+  const directory = makeDirectoryService({ store, clock });
+
+  app.decorateRequest('principal', null);
+  app.decorateRequest('audited', false);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+    reply.header('Cache-Control', 'no-store');
+  });
+  installErrorHandling(app);
+  installOpenApi(app, { version: VERSION });
+  installGuard(app, {
+    verifier,
+    limiter: options.limiter ?? makeMemoryRateLimiter(clock),
+    perAddress: rateLimits.perAddress,
+    perKey: rateLimits.perKey,
+  });
+  installAudit(app, { store, clock });
+
+  void app.register(healthRoutes(store));
+  void app.register(
+    async (api) => {
+      await api.register(setOtpStatusRoutes(credentials));
+      await api.register(deleteOtpRoute(credentials));
+      await api.register(clearPinRoute(credentials));
+      await api.register(lookupDs100Route(credentials));
+      await api.register(lookupUserRoute(directory));
+    },
+    { prefix: API_PREFIX },
+  );
+  return Object.assign(app, { verifier });
+}

@@ -1,0 +1,34 @@
+import type { FastifyRequest } from 'fastify';
+import type { OperationKind } from '../auth/roles.ts';
+import type { Principal } from '../auth/token.ts';
+import type { Actor } from '../domain/types.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The audit trail's name for the call, e.g. `ds100.enable`. Routes without one are not audited or authenticated. */
+    operation?: string;
+    /** What the call does, which decides the roles that may make it. */
+    kind?: OperationKind;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+    /** True once the call's audit event was written (in the transaction of its change). */
+    audited: boolean;
+  }
+}
+
+/** The audit trail's view of who is calling. */
+export function actorOf(request: FastifyRequest): Actor {
+  return {
+    subject: request.principal?.subject ?? null,
+    role: request.principal?.role ?? null,
+    clientAddress: request.ip,
+    requestId: request.id,
+  };
+}
+
+/** Like `actorOf`, for calls that authentication has already let through. */
+export function authenticatedActor(request: FastifyRequest): Actor & { subject: string } {
+  if (!request.principal) throw new Error('route reached without a principal');
+  return { ...actorOf(request), subject: request.principal.subject };
+}

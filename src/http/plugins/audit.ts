@@ -1,0 +1,47 @@
+import type { FastifyInstance } from 'fastify';
+import type { AuditOutcome, AuditTarget } from '../../domain/types.ts';
+import type { Clock } from '../../domain/clock.ts';
+import type { Store } from '../../store/store.ts';
+import { actorOf } from '../context.ts';
+
+function outcomeOf(status: number): AuditOutcome {
+  if (status < 400) return 'unchanged';
+  if (status === 403) return 'denied';
+  if (status === 404) return 'not_found';
+  if (status === 429) return 'rate_limited';
+  if (status >= 500) return 'error';
+  return 'invalid';
+}
+
+const TARGET_FIELDS = ['userId', 'deviceSerialNumber', 'tokenSerialNumber', 'email'] as const;
+
+/** What a call was about, from its body: the identifying fields that are strings, cut to a sane length. */
+export function targetOf(body: unknown): AuditTarget {
+  const target: AuditTarget = {};
+  if (typeof body !== 'object' || body === null) return target;
+  for (const f of TARGET_FIELDS) {
+    const v = (body as Record<string, unknown>)[f];
+    if (typeof v === 'string') target[f] = v.slice(0, 254);
+  }
+  return target;
+}
+
+/**
+ * Spec 7: one audit event per call to an API operation. A change records its own event inside
+ * its transaction (and marks the request `audited`); every other call (reads, refusals, invalid
+ * bodies, errors) gets its event here, once the answer is known, without delaying the answer.
+ */
+export function installAudit(app: FastifyInstance, { store, clock }: { store: Store; clock: Clock }): void {
+  app.addHook('onResponse', async (request, reply) => {
+    const { operation } = request.routeOptions.config;
+    if (!operation || request.audited) return;
+    store.recordAudit({
+      ...actorOf(request),
+      at: clock.nowIso(),
+      operation,
+      target: targetOf(request.body),
+      outcome: outcomeOf(reply.statusCode),
+      status: reply.statusCode,
+    });
+  });
+}

@@ -1,0 +1,82 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError, apiError } from '../../errors.ts';
+
+/** Sends an error from the catalog in its wire shape (spec section 1). */
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError): FastifyReply {
+  if (error.forbidden) {
+    return reply.code(403).send({
+      timestamp: Date.now(),
+      status: 403,
+      error: 'Forbidden',
+      message: error.description,
+      path: request.url.split('?', 1)[0],
+    });
+  }
+  return reply.code(error.status).send({ code: error.code, description: error.description });
+}
+
+interface AjvError {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  parentSchema?: { type?: unknown; maxLength?: number };
+}
+
+/** The rule a property broke, in words, from the schema that states it. */
+function ruleOf(e: AjvError): string {
+  const s = e.parentSchema ?? {};
+  if (s.type === 'boolean') return 'must be true or false';
+  if (s.type === 'string') return `must be a non-empty string of at most ${s.maxLength ?? 'any number of'} characters`;
+  return 'has the wrong type';
+}
+
+/**
+ * Turns a schema violation into the vendor's 400s: a missing or an extra property is "Wrong
+ * number of properties" (checked first, whatever else is wrong); otherwise the first property
+ * that breaks its rule is named.
+ */
+function validationError(request: FastifyRequest, errors: AjvError[]): ApiError {
+  const body = request.body;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return apiError('BODY_NOT_OBJECT');
+  const schema = request.routeOptions.schema?.body as { properties?: object; required?: string[] } | undefined;
+  const allowed = Object.keys(schema?.properties ?? {});
+  const keys = Object.keys(body);
+  const missing = (schema?.required ?? []).some((k) => !keys.includes(k));
+  if (missing || keys.some((k) => !allowed.includes(k))) return apiError('WRONG_PROPERTY_COUNT');
+  const first = errors[0]!;
+  return apiError('INVALID_PROPERTY', first.instancePath.slice(1).split('/')[0] ?? '', ruleOf(first));
+}
+
+/** Fastify's own 4xx errors, by code, mapped onto the catalog. */
+const fastifyErrors: Record<string, Parameters<typeof apiError>[0]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_CONTENT_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BODY_NOT_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'BODY_NOT_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'BODY_NOT_JSON',
+};
+
+/**
+ * One error handler for the whole API. Catalog errors go out as they are; Fastify's parser and
+ * validation errors are mapped onto the catalog; anything else is a 500 whose detail goes to the
+ * log with the request id and never to the client.
+ */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError & { audited?: boolean }, request, reply) => {
+    if (err.audited) request.audited = true;
+    if (err instanceof ApiError) return sendError(request, reply, err);
+    if (err.validation) return sendError(request, reply, validationError(request, err.validation as AjvError[]));
+    const mapped = err.code ? fastifyErrors[err.code] : undefined;
+    if (mapped) return sendError(request, reply, apiError(mapped));
+    if (err instanceof SyntaxError || (err.statusCode && err.statusCode >= 400 && err.statusCode < 500)) {
+      request.log.info({ err: { code: err.code, message: err.message } }, 'request refused by the HTTP layer');
+      return sendError(request, reply, apiError(err.statusCode === 413 ? 'BODY_TOO_LARGE' : 'BODY_NOT_JSON'));
+    }
+    request.log.error({ err }, 'internal error');
+    return sendError(request, reply, apiError('INTERNAL'));
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, apiError('ROUTE_NOT_FOUND', request.method, request.url.split('?', 1)[0] ?? '')),
+  );
+}

@@ -1,0 +1,58 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { mayPerform } from '../../auth/roles.ts';
+import { TokenRefused, type TokenVerifier } from '../../auth/token.ts';
+import { apiError } from '../../errors.ts';
+import type { RateDecision, RateLimiter, RatePolicy } from '../../ratelimit/limiter.ts';
+import { sendError } from './errors.ts';
+
+export interface GuardOptions {
+  verifier: TokenVerifier;
+  limiter: RateLimiter;
+  perAddress: RatePolicy;
+  perKey: RatePolicy;
+}
+
+function setRateHeaders(reply: FastifyReply, d: RateDecision): void {
+  reply.header('RateLimit-Limit', d.limit);
+  reply.header('RateLimit-Remaining', d.remaining);
+  reply.header('RateLimit-Reset', d.resetSeconds);
+}
+
+/**
+ * Everything a call to the API passes before its body is even parsed, in this order:
+ * 1. the per-address rate limit, so that a flood of bad tokens cannot burn CPU on signatures;
+ * 2. the token (spec 2): any failure is the one Spring-shaped 403, the reason is logged only;
+ * 3. the role (spec 3);
+ * 4. the per-key rate limit, whose state the `RateLimit-*` headers report.
+ * A refused call ends here, so it changes nothing.
+ */
+export function installGuard(app: FastifyInstance, { verifier, limiter, perAddress, perKey }: GuardOptions): void {
+  const refuseRate = (request: Parameters<typeof sendError>[0], reply: FastifyReply, d: RateDecision) => {
+    setRateHeaders(reply, d);
+    reply.header('Retry-After', d.retryAfterSeconds);
+    return sendError(request, reply, apiError('TOO_MANY_REQUESTS'));
+  };
+
+  app.addHook('onRequest', async (request, reply) => {
+    const { kind } = request.routeOptions.config;
+    if (!kind) return;
+    const byAddress = await limiter.take(`addr:${request.ip}`, perAddress);
+    if (!byAddress.allowed) return refuseRate(request, reply, byAddress);
+
+    try {
+      request.principal = await verifier.verify(request.headers.authorization);
+    } catch (error) {
+      if (!(error instanceof TokenRefused)) throw error;
+      request.log.info({ reason: error.message }, 'access token refused');
+      return sendError(request, reply, apiError('TOKEN_REFUSED'));
+    }
+    if (!mayPerform(request.principal.role, kind)) {
+      request.log.info({ subject: request.principal.subject, role: request.principal.role }, 'role may not call this endpoint');
+      return sendError(request, reply, apiError('NOT_AUTHORIZED'));
+    }
+
+    const byKey = await limiter.take(`key:${request.principal.subject}`, perKey);
+    if (!byKey.allowed) return refuseRate(request, reply, byKey);
+    setRateHeaders(reply, byKey);
+  });
+}

@@ -1,0 +1,121 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+/**
+ * The wire's JSON shapes, once. Routes validate and serialize with them, the OpenAPI document is
+ * made from them, and the SDK's request and response types are derived from them, so the three
+ * cannot drift apart. Property order here is the order on the wire.
+ */
+
+/** Spec 1: every property of the DS100 bodies is a non-empty string of at most 36 characters. */
+const Identifier = (description: string) => Type.String({ minLength: 1, maxLength: 36, description });
+
+/** A string or null: `type: ['string', 'null']` (valid JSON Schema, and fast to serialize). */
+const NullableString = (description?: string) =>
+  Type.Unsafe<string | null>({ type: ['string', 'null'], ...(description ? { description } : {}) });
+
+const strict = { additionalProperties: false } as const;
+
+const deviceSerialNumber = Identifier('Serial number printed on the DS100, e.g. 140100080');
+const tokenSerialNumber = Identifier('Serial number of the OTP credential, e.g. 014010008031');
+const userId = Identifier('Id of the user in the directory (opaque; not necessarily an RFC 4122 UUID)');
+
+export const SetStatusBody = Type.Object({ deviceSerialNumber, userId }, strict);
+export const DeleteBody = Type.Object({ tokenSerialNumber, deviceSerialNumber, userId }, strict);
+export const ClearPinBody = Type.Object({ tokenSerialNumber, userId }, strict);
+export const LookupBody = Type.Object({ deviceSerialNumber }, strict);
+/**
+ * Spec 5. The 36-character rule is for identifiers; an e-mail address may be as long as SMTP
+ * allows (254). `searchUnsynched` is accepted and has no effect: this directory has no
+ * unsynchronized users.
+ */
+export const UserLookupBody = Type.Object(
+  {
+    email: Type.String({ minLength: 1, maxLength: 254, description: 'E-mail address, matched without regard to case' }),
+    searchUnsynched: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
+
+export const StatusItem = Type.Object({
+  userId: Type.String(),
+  tokenSerialNumber: Type.String(),
+  tokenStatus: Type.Union([Type.Literal('Enabled'), Type.Literal('Disabled')]),
+  tokenStatusChangedAt: NullableString('When the status last changed'),
+  tokenStatusChangedBy: NullableString('The JWT subject (access id) that changed it'),
+  deviceSerialNumber: Type.String(),
+});
+export const StatusItems = Type.Array(StatusItem);
+
+export const ClearPinResult = Type.Object({ tokenSerialNumber: Type.String(), pinSet: Type.Boolean() });
+
+export const CredentialRecord = Type.Object({
+  id: Type.String(),
+  name: NullableString(),
+  userId: Type.String(),
+  deviceType: Type.String(),
+  registeredDate: Type.String(),
+  tokenSerialNumber: Type.String(),
+  updatedAt: Type.String(),
+  tokenState: Type.String(),
+  expiryDate: NullableString(),
+  tokenStatus: Type.Union([Type.Literal('Enabled'), Type.Literal('Disabled')]),
+  tokenStatusReason: NullableString(),
+  assignedAt: NullableString(),
+  assignedBy: NullableString(),
+  pinSet: Type.Boolean(),
+  tokenStatusChangedAt: NullableString(),
+  tokenStatusChangedBy: NullableString(),
+  deviceSerialNumber: Type.String(),
+});
+export const CredentialRecords = Type.Array(CredentialRecord);
+
+export const UserRecord = Type.Object({
+  id: Type.String(),
+  emailAddress: NullableString(),
+  firstName: NullableString(),
+  lastName: NullableString(),
+  creationDate: Type.String(),
+  identitySource: NullableString(),
+  userStatus: Type.Union([Type.Literal('Enabled'), Type.Literal('Disabled')]),
+  markDeleted: Type.Boolean(),
+  markDeletedAt: NullableString(),
+  markDeletedBy: NullableString(),
+  lastSyncTime: NullableString(),
+});
+
+/** Application errors: 400, 404, 413, 429, 500. */
+export const ErrorBody = Type.Object({
+  code: Type.String({ description: 'Status and reason phrase, e.g. "404 NOT_FOUND"' }),
+  description: Type.String(),
+});
+
+/** Authentication and authorization refusals (403), in the style of a Spring Boot error. */
+export const ForbiddenBody = Type.Object({
+  timestamp: Type.Number({ description: 'Epoch milliseconds' }),
+  status: Type.Literal(403),
+  error: Type.Literal('Forbidden'),
+  message: Type.String(),
+  path: Type.String(),
+});
+
+/** The error answers every DS100 endpoint documents, for its schema's `response`. */
+export const errorResponses = {
+  400: ErrorBody,
+  403: ForbiddenBody,
+  404: ErrorBody,
+  413: ErrorBody,
+  429: ErrorBody,
+  500: ErrorBody,
+} satisfies Record<number, TSchema>;
+
+export type SetStatusRequest = Static<typeof SetStatusBody>;
+export type DeleteRequest = Static<typeof DeleteBody>;
+export type ClearPinRequest = Static<typeof ClearPinBody>;
+export type LookupRequest = Static<typeof LookupBody>;
+export type UserLookupRequest = Static<typeof UserLookupBody>;
+export type StatusItemResponse = Static<typeof StatusItem>;
+export type ClearPinResponse = Static<typeof ClearPinResult>;
+export type CredentialResponse = Static<typeof CredentialRecord>;
+export type UserResponse = Static<typeof UserRecord>;
+export type ErrorResponse = Static<typeof ErrorBody>;
+export type ForbiddenResponse = Static<typeof ForbiddenBody>;

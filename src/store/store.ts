@@ -1,0 +1,65 @@
+import type { ApiKey, AuditEvent, Credential, StoredAuditEvent, TokenStatus, User } from '../domain/types.ts';
+
+/**
+ * Reads that every engine answers the same way. Outside a transaction they see committed data
+ * only; inside one (`StoreTx`) they see the transaction's own writes and, where the engine has
+ * row locks, lock the rows they return until the transaction ends.
+ */
+export interface StoreReader {
+  userById(id: string): Promise<User | null>;
+  /** Case-insensitive. */
+  userByEmail(email: string): Promise<User | null>;
+  credentialsByDevice(deviceSerialNumber: string): Promise<Credential[]>;
+  credentialsOfUserDevice(userId: string, deviceSerialNumber: string): Promise<Credential[]>;
+  credentialByTokenSerial(tokenSerialNumber: string): Promise<Credential | null>;
+  /** How many distinct DS100 devices are registered to the user. */
+  deviceCountOfUser(userId: string): Promise<number>;
+  apiKey(accessId: string): Promise<ApiKey | null>;
+  apiKeys(): Promise<ApiKey[]>;
+}
+
+export interface StatusChange {
+  tokenStatus: TokenStatus;
+  changedAt: string;
+  changedBy: string;
+}
+
+export interface StoreTx extends StoreReader {
+  insertUser(user: User): Promise<void>;
+  insertCredential(credential: Credential): Promise<void>;
+  setCredentialStatus(credentialId: string, change: StatusChange): Promise<void>;
+  clearCredentialPin(credentialId: string, updatedAt: string): Promise<void>;
+  deleteCredential(credentialId: string): Promise<void>;
+  insertApiKey(key: ApiKey): Promise<void>;
+  deleteApiKey(accessId: string): Promise<boolean>;
+  appendAudit(event: AuditEvent): Promise<void>;
+}
+
+export interface AuditQuery {
+  since?: string;
+  limit?: number;
+}
+
+/**
+ * What the domain code needs of persistence. SQLite (`store/sqlite`) and PostgreSQL
+ * (`store/postgres`) implement it; nothing engine-specific is visible above this line.
+ */
+export interface Store extends StoreReader {
+  readonly engine: 'sqlite' | 'postgres';
+  /**
+   * Runs `work` in one transaction: its writes and its audit events commit together or not at
+   * all, and the promise settles only once the commit is durable. A thrown error rolls back.
+   */
+  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
+   * Records an audit event for a call that changed nothing. It is written with the next commit
+   * and not awaited: a read is answered without waiting for a disk flush.
+   */
+  recordAudit(event: AuditEvent): void;
+  /** Waits until every event given to `recordAudit` so far is committed. */
+  flush(): Promise<void>;
+  audit(query?: AuditQuery): Promise<StoredAuditEvent[]>;
+  /** Throws when the database cannot answer; for readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
