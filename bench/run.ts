@@ -1,0 +1,155 @@
+/**
+ * `npm run bench`: the side-by-side benchmark (issue 5). In one run, against servers in child
+ * processes: a bare node:http baseline, then lookup, toggle (durable writes) and cold-auth on
+ * ds100-admin with SQLite, and lookup and toggle on PostgreSQL when a database URL is given.
+ *
+ *   npm run bench                         full run: 10 s per scenario, 64 connections, 10 000 records
+ *   npm run bench -- --smoke              seconds, to prove it works (CI)
+ *   npm run bench -- --database-url postgres://127.0.0.1:5432/test
+ */
+import { createPrivateKey } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  API, ROOT, createKey, deviceOf, freePort, load, report, runCli, signToken, startChild, startServer, userIdOf, writeDataset,
+  type Child, type Figures, type Scenario,
+} from './lib.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    duration: { type: 'string' },
+    connections: { type: 'string', default: '64' },
+    records: { type: 'string' },
+    'database-url': { type: 'string', default: process.env.BENCH_DATABASE_URL },
+  },
+});
+const smoke = args.smoke;
+const duration = Number(args.duration ?? (smoke ? 2 : 10));
+const connections = Number(args.connections);
+const records = Number(args.records ?? (smoke ? 500 : 10_000));
+const coldRequests = smoke ? 500 : 20_000;
+
+const json = { 'content-type': 'application/json' };
+
+function lookupScenario(name: string, server: Child, token: string): Scenario {
+  return {
+    name,
+    url: server.url,
+    duration,
+    connections,
+    expectStatus: 200,
+    request: (n) => ({
+      method: 'POST',
+      path: `${API}/v1/ds100/lookup`,
+      headers: { ...json, authorization: `Bearer ${token}` },
+      body: JSON.stringify({ deviceSerialNumber: deviceOf(n % records) }),
+    }),
+  };
+}
+
+function toggleScenario(name: string, server: Child, token: string): Scenario {
+  // Each credential starts Enabled; its visits alternate disable, enable, disable... so every
+  // request is a real change committed with its audit event.
+  const visits = new Uint32Array(records);
+  return {
+    name,
+    url: server.url,
+    duration,
+    connections,
+    expectStatus: 200,
+    request: (n) => {
+      const i = n % records;
+      const action = visits[i]++ % 2 === 0 ? 'disable' : 'enable';
+      return {
+        method: 'PATCH',
+        path: `${API}/v1/ds100/${action}/otp`,
+        headers: { ...json, authorization: `Bearer ${token}` },
+        body: JSON.stringify({ deviceSerialNumber: deviceOf(i), userId: userIdOf(i) }),
+      };
+    },
+  };
+}
+
+async function prepare(dataDir: string, extra: string[] = []): Promise<void> {
+  const files = await writeDataset(join(dataDir, 'import'), records);
+  await runCli(['users', 'import', files.users, '--data', dataDir, ...extra]);
+  await runCli(['ds100', 'import', files.ds100, '--data', dataDir, ...extra]);
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'ds100-bench-'));
+  const rows: Array<Figures & { ratio?: number; rssMb?: number }> = [];
+  const children: Child[] = [];
+  try {
+    console.log(`bench: ${smoke ? 'smoke' : 'full'} run, ${duration} s per scenario, ${connections} connections, ${records} records`);
+    const basePort = await freePort();
+    const baseline = await startChild([join(ROOT, 'bench', 'baseline.js'), String(basePort)], basePort, /listening/);
+    children.push(baseline);
+    const base = await load({
+      name: 'baseline',
+      url: baseline.url,
+      duration,
+      connections,
+      expectStatus: 200,
+      request: () => ({ method: 'GET', path: '/' }),
+    });
+    rows.push({ ...base, ratio: 1, rssMb: baseline.rssMb() });
+    await baseline.stop();
+
+    const sqliteDir = join(work, 'sqlite');
+    await prepare(sqliteDir);
+    const server = await startServer(sqliteDir);
+    children.push(server);
+    const keyFile = await createKey(sqliteDir, server.url);
+    const token = signToken(keyFile);
+    const scenarios = [lookupScenario('lookup', server, token), toggleScenario('toggle (durable)', server, token)];
+    for (const s of scenarios) {
+      const f = await load(s);
+      rows.push({ ...f, ratio: f.reqPerSec / base.reqPerSec, rssMb: server.rssMb() });
+    }
+    // Cold auth: a distinct, freshly signed token on every request (signed before the run, so
+    // that signing does not slow the load generator).
+    const key = createPrivateKey(keyFile.accessKey);
+    const tokens = Array.from({ length: coldRequests }, (_, i) => signToken(keyFile, key, i + 1));
+    const cold = lookupScenario('cold-auth', server, token);
+    const f = await load({
+      ...cold,
+      duration: undefined,
+      amount: coldRequests,
+      request: (n) => ({ ...cold.request(n), headers: { ...json, authorization: `Bearer ${tokens[n % tokens.length]}` } }),
+    });
+    rows.push({ ...f, ratio: f.reqPerSec / base.reqPerSec, rssMb: server.rssMb() });
+    await server.stop();
+
+    const databaseUrl = args['database-url'];
+    if (databaseUrl) {
+      const pgDir = join(work, 'postgres');
+      const extra = ['--database-url', databaseUrl];
+      await prepare(pgDir, extra);
+      const pg = await startServer(pgDir, extra);
+      children.push(pg);
+      const pgKey = await createKey(pgDir, pg.url, extra);
+      const pgToken = signToken(pgKey);
+      for (const s of [lookupScenario('lookup (postgres)', pg, pgToken), toggleScenario('toggle (postgres)', pg, pgToken)]) {
+        const r = await load(s);
+        rows.push({ ...r, ratio: r.reqPerSec / base.reqPerSec, rssMb: pg.rssMb() });
+      }
+      await pg.stop();
+    }
+
+    report('bench', rows, { smoke, duration, connections, records, node: process.version });
+    const failures = rows.filter((r) => r.unexpected + r.errors > 0);
+    if (failures.length > 0) {
+      console.error(`bench: FAILED: unexpected statuses or errors in ${failures.map((r) => r.scenario).join(', ')}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    for (const c of children) if (c.process.exitCode === null) c.process.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
