@@ -28,7 +28,7 @@ export async function writeDataset(dir: string, count: number): Promise<{ users:
     const out = createWriteStream(path);
     out.write(`${header}\n`);
     for (let i = 0; i < count; i++) {
-      if (!out.write(`${line(i)}\n`)) await new Promise((r) => out.once('drain', r));
+      if (!out.write(`${line(i)}\n`)) await new Promise<void>((r) => out.once('drain', () => r()));
     }
     await new Promise<void>((r, j) => out.end((e?: Error | null) => (e ? j(e) : r())));
   };
@@ -37,18 +37,31 @@ export async function writeDataset(dir: string, count: number): Promise<{ users:
   return { users, ds100 };
 }
 
-/** Runs the CLI to completion; rejects with its stderr on a non-zero exit. Returns stdout and seconds taken. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ stdout: string; seconds: number }> {
+/**
+ * Runs the CLI to completion; rejects with its stderr on a non-zero exit. Returns stdout, the
+ * seconds taken and the peak resident memory seen (MB, sampled every 100 ms).
+ */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ stdout: string; seconds: number; peakRssMb: number }> {
   const started = process.hrtime.bigint();
   return new Promise((ok, fail) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let peakRssMb = 0;
+    const sampler = setInterval(() => {
+      try {
+        const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
+        peakRssMb = Math.max(peakRssMb, Number(hwm ?? 0) / 1024);
+      } catch {
+        // the process has just exited
+      }
+    }, 100);
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('exit', (code) => {
+      clearInterval(sampler);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (code === 0) ok({ stdout, seconds });
+      if (code === 0) ok({ stdout, seconds, peakRssMb });
       else fail(new Error(`ds100-admin ${args.join(' ')} exited ${code}: ${stderr.trim()}`));
     });
   });

@@ -62,7 +62,9 @@ function toggleScenario(name: string, server: Child, token: string): Scenario {
     expectStatus: 200,
     request: (n) => {
       const i = n % records;
-      const action = visits[i]++ % 2 === 0 ? 'disable' : 'enable';
+      const visit = visits[i]!;
+      visits[i] = visit + 1;
+      const action = visit % 2 === 0 ? 'disable' : 'enable';
       return {
         method: 'PATCH',
         path: `${API}/v1/ds100/${action}/otp`,

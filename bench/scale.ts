@@ -1,0 +1,100 @@
+/**
+ * `npm run bench:scale`: a million-record directory (issue 5). Imports 1 000 000 users and
+ * 1 000 000 DS100 credentials through the CLI's import path, then runs the lookup scenario against
+ * it and against a 10 000-record directory in the same run.
+ *
+ *   npm run bench:scale                      1 000 000 records, 10 s of lookups
+ *   npm run bench:scale -- --records 50000 --duration 3     a quicker look
+ */
+import { statSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { API, createKey, deviceOf, load, report, runCli, signToken, startServer, writeDataset, type Figures } from './lib.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    records: { type: 'string', default: '1000000' },
+    small: { type: 'string', default: '10000' },
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '64' },
+  },
+});
+const duration = Number(args.duration);
+const connections = Number(args.connections);
+
+const sizeMb = (dir: string): number =>
+  ['ds100-admin.db', 'ds100-admin.db-wal']
+    .map((f) => join(dir, f))
+    .filter((f) => existsSync(f))
+    .reduce((sum, f) => sum + statSync(f).size, 0) / 1024 / 1024;
+
+async function directoryOf(work: string, records: number) {
+  const dir = join(work, String(records));
+  const files = await writeDataset(join(work, `import-${records}`), records);
+  const users = await runCli(['users', 'import', files.users, '--data', dir]);
+  const ds100 = await runCli(['ds100', 'import', files.ds100, '--data', dir]);
+  return { dir, users, ds100 };
+}
+
+async function lookupAt(dir: string, records: number): Promise<Figures & { rssMb: number }> {
+  const server = await startServer(dir);
+  try {
+    const token = signToken(await createKey(dir, server.url));
+    // Devices visited in a scattered order, so that the 1M run is not served from a few hot pages.
+    const f = await load({
+      name: `lookup @ ${records.toLocaleString('en')}`,
+      url: server.url,
+      duration,
+      connections,
+      expectStatus: 200,
+      request: (n) => ({
+        method: 'POST',
+        path: `${API}/v1/ds100/lookup`,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ deviceSerialNumber: deviceOf((n * 7_919) % records) }),
+      }),
+    });
+    return { ...f, rssMb: server.rssMb() };
+  } finally {
+    await server.stop();
+  }
+}
+
+const work = mkdtempSync(join(tmpdir(), 'ds100-scale-'));
+try {
+  const records = Number(args.records);
+  const small = Number(args.small);
+  console.log(`scale: importing ${records.toLocaleString('en')} users and DS100 credentials through the CLI`);
+  const big = await directoryOf(work, records);
+  const importSeconds = big.users.seconds + big.ds100.seconds;
+  console.log(
+    `import: users ${big.users.seconds.toFixed(1)} s (peak RSS ${big.users.peakRssMb.toFixed(0)} MB), ` +
+      `ds100 ${big.ds100.seconds.toFixed(1)} s (peak RSS ${big.ds100.peakRssMb.toFixed(0)} MB), total ${importSeconds.toFixed(1)} s; ` +
+      `database ${sizeMb(big.dir).toFixed(0)} MB`,
+  );
+  const smallDir = await directoryOf(work, small);
+  const atSmall = await lookupAt(smallDir.dir, small);
+  const atBig = await lookupAt(big.dir, records);
+  const rows = [
+    { ...atSmall, ratio: 1 },
+    { ...atBig, ratio: atBig.reqPerSec / atSmall.reqPerSec },
+  ];
+  report('scale', rows, {
+    records,
+    importSeconds,
+    usersImportSeconds: big.users.seconds,
+    ds100ImportSeconds: big.ds100.seconds,
+    importPeakRssMb: Math.max(big.users.peakRssMb, big.ds100.peakRssMb),
+    databaseMb: sizeMb(big.dir),
+    duration,
+    connections,
+  });
+  console.log('ratio: lookup req/s at the large directory over the small one');
+  if (rows.some((r) => r.unexpected + r.errors > 0)) {
+    console.error('scale: FAILED: unexpected statuses or errors');
+    process.exitCode = 1;
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
