@@ -4,19 +4,27 @@ import { registerAuditCommand } from './audit.ts';
 import { EXIT, reportError } from './common.ts';
 import { registerDirectoryCommands } from './directory.ts';
 import { registerKeyCommands } from './keys.ts';
+import { registerOtpCommands } from './otp.ts';
 import { registerServeCommand } from './serve.ts';
+import { registerUserCommands } from './user.ts';
 
 const program = new Command('ds100-admin')
   .description('SecurID Cloud Administration API for DS100 authenticators: server and administration')
   .version(VERSION)
-  .showHelpAfterError('(run with --help for usage)')
-  .configureOutput({ outputError: (text, write) => write(text) });
+  // Usage errors in one line, like every other error: commander's own text spans several
+  // ("error: ...", "(Did you mean ...?)"), so it is folded and the --help hint appended.
+  .configureOutput({
+    outputError: (text, write) =>
+      write(`ds100-admin: ${text.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()} (run with --help for usage)\n`),
+  });
 program.exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
 
 registerServeCommand(program);
 registerKeyCommands(program);
 registerDirectoryCommands(program);
 registerAuditCommand(program);
+registerOtpCommands(program);
+registerUserCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,120 @@
+import { Option, type Command } from 'commander';
+import {
+  BadRequestError,
+  ConnectionError,
+  Ds100AdminClient,
+  Ds100AdminError,
+  ForbiddenError,
+  KeyFileError,
+  NotFoundError,
+  RateLimitError,
+  RequestTimeoutError,
+  ServerError,
+  UnexpectedResponseError,
+} from '../sdk/index.ts';
+import { CliError, EXIT, parseCount } from './common.ts';
+
+/** The options every command that calls an API server takes. */
+export interface ClientCliOptions {
+  keyFile: string;
+  baseUrl?: string;
+  audience?: string;
+  json?: boolean;
+  table?: boolean;
+  timeout: number;
+  retries: number;
+}
+
+/** `--key-file`, `--base-url`, `--json`, ...: the same on every client command. */
+export function withClientOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--key-file <path>', 'the Administration API key file (<accessID>.key)').env('DS100_KEY_FILE').makeOptionMandatory())
+    .option('--base-url <url>', "the server's admin REST URL or origin, instead of the key file's adminRestApiUrl")
+    .option('--audience <url>', 'the JWT aud, when the server is reached at another address than its public URL (a tunnel)')
+    .option('--json', 'print JSON (the default when stdout is not a terminal)')
+    .option('--table', 'print a table even when stdout is not a terminal')
+    .option('--timeout <seconds>', 'per-request timeout in seconds', parseCount('--timeout', 1, 3600), 30)
+    .option('--retries <n>', 'retries of a 429, 502, 503, 504 or connection reset (0: none)', parseCount('--retries', 0, 10), 3);
+}
+
+/** A client from the command's options. */
+export async function clientFrom(o: ClientCliOptions): Promise<Ds100AdminClient> {
+  try {
+    return await Ds100AdminClient.fromKeyFile(o.keyFile, {
+      ...(o.baseUrl ? { baseUrl: o.baseUrl } : {}),
+      ...(o.audience ? { audience: o.audience } : {}),
+      timeoutMs: o.timeout * 1000,
+      retry: o.retries === 0 ? false : { maxRetries: o.retries },
+    });
+  } catch (e) {
+    if (e instanceof TypeError) throw new CliError(e.message, EXIT.usage);
+    throw e;
+  }
+}
+
+/** The exit code an SDK error leaves with (README, "Exit codes"). */
+export function exitCodeOf(error: unknown): number {
+  if (error instanceof CliError) return error.exitCode;
+  if (error instanceof KeyFileError || error instanceof BadRequestError) return EXIT.usage;
+  if (error instanceof NotFoundError) return EXIT.notFound;
+  if (error instanceof ForbiddenError || error instanceof RateLimitError) return EXIT.refused;
+  if (
+    error instanceof ServerError ||
+    error instanceof ConnectionError ||
+    error instanceof RequestTimeoutError ||
+    error instanceof UnexpectedResponseError
+  ) {
+    return EXIT.server;
+  }
+  return EXIT.failure;
+}
+
+/** An SDK error as the one line and exit code the CLI leaves with; anything else as it is. */
+export function toCliError(error: unknown): unknown {
+  if (error instanceof Ds100AdminError) return new CliError(error.message, exitCodeOf(error));
+  return error;
+}
+
+/** Runs a client command's work, turning SDK errors into the CLI's exit codes. */
+export function clientAction<A extends unknown[]>(work: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await work(...args);
+    } catch (e) {
+      throw toCliError(e);
+    }
+  };
+}
+
+/** JSON when asked for or when stdout is not a terminal; a table otherwise. */
+export function wantsJson(o: { json?: boolean; table?: boolean }): boolean {
+  if (o.json) return true;
+  if (o.table) return false;
+  return !process.stdout.isTTY;
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+const cell = (v: unknown): string => (v === null || v === undefined ? '-' : String(v));
+
+/** Rows as an aligned table with a header line. */
+export function printTable(rows: Array<Record<string, unknown>>, columns: string[]): void {
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const out = [line(columns), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))];
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** One record as `name  value` lines. */
+export function printRecord(record: Record<string, unknown>): void {
+  const width = Math.max(...Object.keys(record).map((k) => k.length));
+  process.stdout.write(`${Object.entries(record).map(([k, v]) => `${k.padEnd(width)}  ${cell(v)}`).join('\n')}\n`);
+}
+
+/** The user id for `--user`: taken as it is, or looked up first when it is an e-mail address. */
+export async function resolveUser(client: Ds100AdminClient, user: string): Promise<string> {
+  if (!user.includes('@')) return user;
+  return (await client.lookupUser({ email: user })).id;
+}

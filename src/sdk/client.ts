@@ -1,0 +1,428 @@
+import type { KeyObject } from 'node:crypto';
+import { SignJWT } from 'jose';
+import type {
+  ClearPinRequest,
+  ClearPinResponse,
+  CredentialResponse,
+  DeleteRequest,
+  LookupRequest,
+  SetStatusRequest,
+  StatusItemResponse,
+  UserLookupRequest,
+  UserResponse,
+} from '../http/schemas.ts';
+import {
+  ConnectionError,
+  Ds100AdminError,
+  RequestAbortedError,
+  RequestTimeoutError,
+  UnexpectedResponseError,
+  errorForReply,
+} from './errors.ts';
+import { loadKeyFile, parseKeyFile, parsePrivateKey, type KeyFile } from './keyfile.ts';
+import { parseRetryAfter, retryDelay, retryPolicy, retryReason, sleep, type RetryOptions } from './retry.ts';
+
+/** Time for token minting: milliseconds since the epoch. Tests pass one they move by hand. */
+export interface SdkClock {
+  now(): number;
+}
+
+/** How a {@link Ds100AdminClient} is built when there is no key file at hand. */
+export interface ClientOptions {
+  /**
+   * The admin REST URL, `{publicUrl}/AdminInterface/restapi` (a key file's `adminRestApiUrl`).
+   * A bare origin (`https://admin.example.com`) or the REST URL with `/v1` is taken too and
+   * completed to the REST URL.
+   */
+  baseUrl: string;
+  /** The key's `accessID`: the token's `sub`. */
+  accessId: string;
+  /** The key's RSA private key: PEM (PKCS#1 or PKCS#8) or a `KeyObject`. */
+  privateKey: string | KeyObject;
+  /**
+   * The token's `aud`; default: the REST URL of `baseUrl`. Set it when the server is reached at
+   * another address than its public URL (a tunnel, a port forward).
+   */
+  audience?: string;
+  /** Per-request timeout in milliseconds (each try); default 30000; 0 for none. */
+  timeoutMs?: number;
+  /** Retry policy, or `false` for none; default {@link DEFAULT_RETRY}. */
+  retry?: RetryOptions | false;
+  /** Lifetime of the tokens it signs, 120 to 3600 seconds; default 3600 (the most spec section 2 allows). */
+  tokenLifetimeSeconds?: number;
+  /** The clock tokens are minted and renewed by; default the system clock. */
+  clock?: SdkClock;
+  /** The `User-Agent` header; default `ds100-admin-sdk/<version>`. */
+  userAgent?: string;
+}
+
+/** Options of one call; they override the client's. */
+export interface CallOptions {
+  /** Cancels the call, during a request or a wait between tries ({@link RequestAbortedError}). */
+  signal?: AbortSignal;
+  /** Per-request timeout in milliseconds for this call; 0 for none. */
+  timeoutMs?: number;
+  /** Retry policy for this call: an object overrides the fields it names; `false` turns retrying off. */
+  retry?: RetryOptions | false;
+}
+
+/** The SDK's version, sent in its `User-Agent`. */
+export const SDK_VERSION = '0.1.0';
+/** Spec section 2: a token lives at most 3600 seconds. */
+export const MAX_TOKEN_LIFETIME_SECONDS = 3600;
+/** A cached token is replaced this long before it expires. */
+export const TOKEN_RENEWAL_MARGIN_SECONDS = 60;
+
+const REST_SUFFIX = '/AdminInterface/restapi';
+
+/**
+ * The REST URL of a base URL: `https://h/AdminInterface/restapi` for `https://h`,
+ * `https://h/AdminInterface/restapi/`, or `https://h/AdminInterface/restapi/v1`.
+ *
+ * @example
+ * ```ts
+ * restBaseUrl('https://admin.example.com'); // 'https://admin.example.com/AdminInterface/restapi'
+ * ```
+ */
+export function restBaseUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TypeError(`not a URL: ${JSON.stringify(url)}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`not an http or https URL: ${url}`);
+  let path = u.pathname.replace(/\/+$/, '');
+  if (path.toLowerCase().endsWith(`${REST_SUFFIX}/v1`.toLowerCase())) path = path.slice(0, -3);
+  if (!path.toLowerCase().endsWith(REST_SUFFIX.toLowerCase())) path += REST_SUFFIX;
+  return `${u.origin}${path}`;
+}
+
+interface CachedToken {
+  token: string;
+  /** Seconds since the epoch. */
+  exp: number;
+}
+
+type Shape = 'array' | 'object' | 'empty';
+
+/**
+ * A client for the SecurID Cloud Administration API's DS100 endpoints, for this server or a
+ * tenant of the vendor's cloud. It signs its own RS256 tokens from the key file (spec section 2),
+ * reuses one until a minute before it expires, retries what is safe to retry, and throws typed
+ * errors ({@link ApiResponseError} and its subclasses, {@link RequestTimeoutError}, ...).
+ *
+ * @example
+ * ```ts
+ * const client = await Ds100AdminClient.fromKeyFile('./help-desk.key');
+ * const user = await client.lookupUser({ email: 'jane.doe@example.com' });
+ * const items = await client.enableOtp({ deviceSerialNumber: '140100080', userId: user.id });
+ * console.log(items[0]?.tokenStatus); // 'Enabled'
+ * ```
+ */
+export class Ds100AdminClient {
+  /** The REST URL requests go to, e.g. `https://admin.example.com/AdminInterface/restapi`. */
+  readonly baseUrl: string;
+  /** The key's access id: every token's `sub`. */
+  readonly accessId: string;
+  /** Every token's `aud`. */
+  readonly audience: string;
+  readonly #key: KeyObject;
+  readonly #clock: SdkClock;
+  readonly #lifetime: number;
+  readonly #timeoutMs: number;
+  readonly #retry: RetryOptions | false | undefined;
+  readonly #userAgent: string;
+  #cached: CachedToken | undefined;
+  #minting: Promise<CachedToken> | undefined;
+
+  /**
+   * A client from its parts. Throws a {@link KeyFileError} if the private key is unusable and a
+   * `TypeError`/`RangeError` for a bad URL or option.
+   *
+   * @example
+   * ```ts
+   * const client = new Ds100AdminClient({
+   *   baseUrl: 'https://admin.example.com/AdminInterface/restapi',
+   *   accessId: '139f6495-e447-4a26-a765-5c01b6b152d5',
+   *   privateKey: readFileSync('private.pem', 'utf8'),
+   *   retry: { maxRetries: 5 },
+   * });
+   * ```
+   */
+  constructor(options: ClientOptions) {
+    if (typeof options.accessId !== 'string' || options.accessId === '') throw new TypeError('accessId must be a non-empty string');
+    this.baseUrl = restBaseUrl(options.baseUrl);
+    this.accessId = options.accessId;
+    this.audience = options.audience ?? this.baseUrl;
+    this.#key = parsePrivateKey(options.privateKey, 'privateKey');
+    this.#clock = options.clock ?? { now: () => Date.now() };
+    const lifetime = options.tokenLifetimeSeconds ?? MAX_TOKEN_LIFETIME_SECONDS;
+    if (!Number.isInteger(lifetime) || lifetime < 2 * TOKEN_RENEWAL_MARGIN_SECONDS || lifetime > MAX_TOKEN_LIFETIME_SECONDS) {
+      throw new RangeError(`tokenLifetimeSeconds must be a whole number from ${2 * TOKEN_RENEWAL_MARGIN_SECONDS} to ${MAX_TOKEN_LIFETIME_SECONDS}`);
+    }
+    this.#lifetime = lifetime;
+    this.#timeoutMs = checkTimeout(options.timeoutMs ?? 30_000);
+    retryPolicy(options.retry); // validates
+    this.#retry = options.retry;
+    this.#userAgent = options.userAgent ?? `ds100-admin-sdk/${SDK_VERSION}`;
+  }
+
+  /**
+   * A client from a key file: a path to `<accessID>.key`, or its parsed contents. `baseUrl`
+   * in `options` overrides the file's `adminRestApiUrl`.
+   *
+   * @example
+   * ```ts
+   * const client = await Ds100AdminClient.fromKeyFile('./data/keys/139f6495-e447-4a26-a765-5c01b6b152d5.key', {
+   *   timeoutMs: 10_000,
+   * });
+   * ```
+   */
+  static async fromKeyFile(
+    keyFile: string | KeyFile,
+    options: Partial<Omit<ClientOptions, 'accessId' | 'privateKey'>> = {},
+  ): Promise<Ds100AdminClient> {
+    const file = typeof keyFile === 'string' ? await loadKeyFile(keyFile) : parseKeyFile(keyFile);
+    return new Ds100AdminClient({ ...options, baseUrl: options.baseUrl ?? file.adminRestApiUrl, accessId: file.accessID, privateKey: file.accessKey });
+  }
+
+  /**
+   * The bearer token the next request carries: the cached one, or a new one when there is none
+   * or it expires within a minute. Claims: `sub` (access id), `iat`, `exp` (`iat` + lifetime),
+   * `aud` (the REST URL); header `{"alg": "RS256", "typ": "JWT"}`.
+   *
+   * @example
+   * ```ts
+   * const token = await client.token();
+   * await fetch(`${client.baseUrl}/v1/ds100/lookup`, {
+   *   method: 'POST',
+   *   headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+   *   body: JSON.stringify({ deviceSerialNumber: '140100080' }),
+   * });
+   * ```
+   */
+  async token(): Promise<string> {
+    const now = this.#clock.now() / 1000;
+    if (this.#cached && now < this.#cached.exp - TOKEN_RENEWAL_MARGIN_SECONDS) return this.#cached.token;
+    this.#minting ??= this.#mint().finally(() => {
+      this.#minting = undefined;
+    });
+    return (await this.#minting).token;
+  }
+
+  async #mint(): Promise<CachedToken> {
+    const iat = Math.floor(this.#clock.now() / 1000);
+    const exp = iat + this.#lifetime;
+    const token = await new SignJWT({ sub: this.accessId, iat, exp, aud: this.audience })
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
+      .sign(this.#key);
+    this.#cached = { token, exp };
+    return this.#cached;
+  }
+
+  /**
+   * Enables the OTP credential of a user's DS100 (spec 4.1): `PATCH /v1/ds100/enable/otp`.
+   * Resolves to the status items of the device's credentials for that user. Enabling an enabled
+   * credential changes nothing and still succeeds. {@link NotFoundError} if there is no such user
+   * or the device is not registered to them.
+   *
+   * @example
+   * ```ts
+   * const items = await client.enableOtp({ deviceSerialNumber: '140100080', userId: 'ece30fe9-414c-7536-5403-0656220b3046' });
+   * // [{ userId, tokenSerialNumber: '014010008031', tokenStatus: 'Enabled', tokenStatusChangedAt, tokenStatusChangedBy, deviceSerialNumber }]
+   * ```
+   */
+  enableOtp(request: SetStatusRequest, options?: CallOptions): Promise<StatusItemResponse[]> {
+    return this.#call('PATCH', '/v1/ds100/enable/otp', request, 'array', options) as Promise<StatusItemResponse[]>;
+  }
+
+  /**
+   * Disables the OTP credential of a user's DS100 (spec 4.2): `PATCH /v1/ds100/disable/otp`.
+   * Same rules and answer as {@link enableOtp}, with `tokenStatus: 'Disabled'`.
+   *
+   * @example
+   * ```ts
+   * const [item] = await client.disableOtp({ deviceSerialNumber: '140100080', userId });
+   * console.log(item?.tokenStatus, item?.tokenStatusChangedBy); // 'Disabled', your access id
+   * ```
+   */
+  disableOtp(request: SetStatusRequest, options?: CallOptions): Promise<StatusItemResponse[]> {
+    return this.#call('PATCH', '/v1/ds100/disable/otp', request, 'array', options) as Promise<StatusItemResponse[]>;
+  }
+
+  /**
+   * Deletes the OTP credential of a user's DS100 (spec 4.3): `DELETE /v1/ds100/delete/otp` with a
+   * JSON body. The three serials and the user must describe one credential, else
+   * {@link NotFoundError}. If a retried try follows a connection reset, the first may have done
+   * the work and the retry then finds nothing: treat a 404 after a `ECONNRESET` retry with care.
+   *
+   * @example
+   * ```ts
+   * await client.deleteOtp({ tokenSerialNumber: '014010008038', deviceSerialNumber: '140100080', userId });
+   * ```
+   */
+  async deleteOtp(request: DeleteRequest, options?: CallOptions): Promise<void> {
+    await this.#call('DELETE', '/v1/ds100/delete/otp', request, 'empty', options);
+  }
+
+  /**
+   * Clears the PIN of a user's OTP credential (spec 4.4): `PATCH /v1/ds100/clearPin/otp`.
+   * {@link NotFoundError} unless the credential belongs to the user.
+   *
+   * @example
+   * ```ts
+   * const { pinSet } = await client.clearPin({ tokenSerialNumber: '014010008039', userId });
+   * console.log(pinSet); // false
+   * ```
+   */
+  clearPin(request: ClearPinRequest, options?: CallOptions): Promise<ClearPinResponse> {
+    return this.#call('PATCH', '/v1/ds100/clearPin/otp', request, 'object', options) as Promise<ClearPinResponse>;
+  }
+
+  /**
+   * The OTP credential records of a DS100, whoever they are registered to (spec 4.5):
+   * `POST /v1/ds100/lookup`. {@link NotFoundError} when the device has none.
+   *
+   * @example
+   * ```ts
+   * for (const c of await client.lookupDs100({ deviceSerialNumber: '140100080' })) {
+   *   console.log(c.tokenSerialNumber, c.userId, c.tokenStatus, c.pinSet);
+   * }
+   * ```
+   */
+  lookupDs100(request: LookupRequest, options?: CallOptions): Promise<CredentialResponse[]> {
+    return this.#call('POST', '/v1/ds100/lookup', request, 'array', options) as Promise<CredentialResponse[]>;
+  }
+
+  /**
+   * A user by e-mail address, matched without regard to case (spec 5): `POST /v1/users/lookup`.
+   * This is how an address becomes the `userId` the DS100 calls take. {@link NotFoundError} if
+   * there is none.
+   *
+   * @example
+   * ```ts
+   * const { id } = await client.lookupUser({ email: 'Jane.Doe@example.com' });
+   * ```
+   */
+  lookupUser(request: UserLookupRequest, options?: CallOptions): Promise<UserResponse> {
+    return this.#call('POST', '/v1/users/lookup', request, 'object', options) as Promise<UserResponse>;
+  }
+
+  async #call(method: string, path: string, body: unknown, shape: Shape, options: CallOptions = {}): Promise<unknown> {
+    const policy = retryPolicy(this.#retry, options.retry);
+    const timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : checkTimeout(options.timeoutMs);
+    const started = performance.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#once(method, path, body, shape, timeoutMs, options.signal);
+      } catch (error) {
+        const reason = retryReason(error);
+        if (reason === undefined || attempt > policy.maxRetries) throw error;
+        const delayMs = Math.round(retryDelay(policy, attempt, error));
+        if (performance.now() - started + delayMs > policy.maxElapsedMs) throw error;
+        policy.onRetry?.({ attempt, delayMs, reason, error: error as Ds100AdminError });
+        await sleep(delayMs, options.signal);
+      }
+    }
+  }
+
+  async #once(method: string, path: string, body: unknown, shape: Shape, timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+    if (signal?.aborted) throw new RequestAbortedError({ cause: signal.reason });
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${await this.token()}`,
+      accept: 'application/json',
+      'content-type': 'application/json',
+      'user-agent': this.#userAgent,
+    };
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            controller.abort();
+          }, timeoutMs)
+        : undefined;
+    const onAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    let status: number;
+    let responseHeaders: Headers;
+    let text: string;
+    try {
+      const res = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        body: JSON.stringify(body),
+        signal: controller.signal,
+        redirect: 'manual',
+      });
+      status = res.status;
+      responseHeaders = res.headers;
+      text = await res.text();
+    } catch (error) {
+      if (signal?.aborted) throw new RequestAbortedError({ cause: signal.reason });
+      if (timedOut) throw new RequestTimeoutError(timeoutMs, { cause: error });
+      throw connectionError(error, this.baseUrl);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+
+    const requestId = responseHeaders.get('x-request-id') ?? undefined;
+    if (status >= 300 || status < 200) {
+      let parsed: unknown;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      const location = responseHeaders.get('location');
+      const reply = {
+        status,
+        requestId,
+        body: parsed,
+        text: location && status < 400 ? `redirected to ${location}: use that as the base URL` : text.slice(0, 2000),
+        retryAfterMs: parseRetryAfter(responseHeaders.get('retry-after')),
+      };
+      throw errorForReply(reply);
+    }
+    if (shape === 'empty') return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new UnexpectedResponseError(`${method} ${path} answered ${status} with a body that is not JSON`, status, requestId);
+    }
+    const ok = shape === 'array' ? Array.isArray(value) : typeof value === 'object' && value !== null && !Array.isArray(value);
+    if (!ok) throw new UnexpectedResponseError(`${method} ${path} answered ${status} without the JSON ${shape} it documents`, status, requestId);
+    return value;
+  }
+}
+
+function checkTimeout(ms: number): number {
+  if (!Number.isFinite(ms) || ms < 0 || ms > 2_147_483_647) throw new RangeError('timeoutMs must be a number of milliseconds from 0 (none) to 2147483647');
+  return ms;
+}
+
+/** The network error code of a failed fetch, which undici keeps in `cause` (or in an AggregateError's first error). */
+function networkCode(error: unknown): string | undefined {
+  let e: unknown = error;
+  for (let depth = 0; depth < 4 && e; depth++) {
+    const c = e as { code?: unknown; errors?: unknown[]; cause?: unknown };
+    if (typeof c.code === 'string') return c.code;
+    if (Array.isArray(c.errors) && c.errors.length > 0) {
+      const first = c.errors[0] as { code?: unknown };
+      if (typeof first?.code === 'string') return first.code;
+    }
+    e = c.cause;
+  }
+  return undefined;
+}
+
+function connectionError(error: unknown, baseUrl: string): ConnectionError {
+  const code = networkCode(error);
+  const detail = (error as { cause?: { message?: string } })?.cause?.message ?? (error as Error)?.message ?? String(error);
+  return new ConnectionError(`cannot reach ${baseUrl}: ${code ?? detail}${code && detail !== code ? ` (${detail})` : ''}`, code, { cause: error });
+}

@@ -1,0 +1,301 @@
+import { STATUS_CODES } from 'node:http';
+import type { ErrorResponse, ForbiddenResponse } from '../http/schemas.ts';
+
+/**
+ * The base of every error the SDK throws, so that one `instanceof` tells the SDK's failures from
+ * any other.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await client.enableOtp({ deviceSerialNumber: '140100080', userId });
+ * } catch (e) {
+ *   if (e instanceof Ds100AdminError) console.error(e.message);
+ *   else throw e;
+ * }
+ * ```
+ */
+export class Ds100AdminError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** What the server answered, as far as an error needs it. */
+export interface ErrorReply {
+  status: number;
+  /** The `X-Request-Id` header: quote it to the server's operator, it finds the log line. */
+  requestId: string | undefined;
+  /** The body parsed as JSON; undefined when it was empty or not JSON. */
+  body: unknown;
+  /** The body as text (at most 2000 characters kept). */
+  text: string;
+  /** `Retry-After` in milliseconds, when the answer had one. */
+  retryAfterMs: number | undefined;
+}
+
+/**
+ * The server answered with an error status. `code` and `description` come from the application
+ * error body (`{"code": "404 NOT_FOUND", "description": "User … not found"}`); a 403 in the
+ * Spring Boot shape, or a body that is not JSON (a proxy's 502 page), is mapped onto the same
+ * two fields. Subclasses name the common statuses.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await client.lookupDs100({ deviceSerialNumber: '999' });
+ * } catch (e) {
+ *   if (e instanceof ApiResponseError) console.error(e.status, e.code, e.description, e.requestId);
+ * }
+ * ```
+ */
+export class ApiResponseError extends Ds100AdminError {
+  /** The HTTP status, e.g. 404. */
+  readonly status: number;
+  /** The status and its reason phrase in upper snake case, e.g. `404 NOT_FOUND`. */
+  readonly code: string;
+  /** What the server said went wrong, e.g. `User jane@example.com not found`. */
+  readonly description: string;
+  /** The `X-Request-Id` of the answer, when it had one. */
+  readonly requestId: string | undefined;
+  /** The error body as parsed JSON (the application error or the Spring 403 shape), or undefined. */
+  readonly body: unknown;
+
+  constructor(reply: ErrorReply) {
+    const { code, description } = describeReply(reply);
+    super(`${code}: ${description}${reply.requestId ? ` (request ${reply.requestId})` : ''}`);
+    this.status = reply.status;
+    this.code = code;
+    this.description = description;
+    this.requestId = reply.requestId;
+    this.body = reply.body;
+  }
+}
+
+/**
+ * 400: the request was refused as malformed (a missing or extra property, a value over 36
+ * characters, ...). Never retried.
+ *
+ * @example
+ * ```ts
+ * await client.lookupDs100({ deviceSerialNumber: 'x'.repeat(37) }).catch((e) => {
+ *   if (e instanceof BadRequestError) console.error(e.description); // Invalid value for property 'deviceSerialNumber': ...
+ * });
+ * ```
+ */
+export class BadRequestError extends ApiResponseError {}
+
+/**
+ * 403: the token was refused (unknown or deleted key, bad signature, clock far off) or the key's
+ * role may not call this endpoint. The server answers these in the Spring Boot shape; its
+ * `message` is this error's `description`, and `path` and `timestamp` are kept. Never retried.
+ *
+ * @example
+ * ```ts
+ * await readOnlyClient.enableOtp({ deviceSerialNumber, userId }).catch((e) => {
+ *   if (e instanceof ForbiddenError) console.error(e.description); // Not authorized to perform the request.
+ * });
+ * ```
+ */
+export class ForbiddenError extends ApiResponseError {
+  /** The `path` of the Spring body, when there was one. */
+  readonly path: string | undefined;
+  /** The `timestamp` of the Spring body (epoch milliseconds), when there was one. */
+  readonly timestamp: number | undefined;
+  constructor(reply: ErrorReply) {
+    super(reply);
+    const b = reply.body as Partial<ForbiddenResponse> | undefined;
+    this.path = typeof b?.path === 'string' ? b.path : undefined;
+    this.timestamp = typeof b?.timestamp === 'number' ? b.timestamp : undefined;
+  }
+}
+
+/**
+ * 404: no such user, device or credential (the description says which). Never retried.
+ *
+ * @example
+ * ```ts
+ * const user = await client.lookupUser({ email }).catch((e) => {
+ *   if (e instanceof NotFoundError) return null;
+ *   throw e;
+ * });
+ * ```
+ */
+export class NotFoundError extends ApiResponseError {}
+
+/**
+ * 429: too many requests. Thrown once the retries allowed for it are spent (or when retrying is
+ * off); `retryAfterMs` is the server's `Retry-After`.
+ *
+ * @example
+ * ```ts
+ * await client.lookupDs100({ deviceSerialNumber }, { retry: false }).catch((e) => {
+ *   if (e instanceof RateLimitError) console.error(`try again in ${e.retryAfterMs} ms`);
+ * });
+ * ```
+ */
+export class RateLimitError extends ApiResponseError {
+  /** The answer's `Retry-After`, in milliseconds, when it had one. */
+  readonly retryAfterMs: number | undefined;
+  constructor(reply: ErrorReply) {
+    super(reply);
+    this.retryAfterMs = reply.retryAfterMs;
+  }
+}
+
+/**
+ * 5xx: the server (or a gateway in front of it) failed. 502, 503 and 504 are retried first; a 500
+ * is not, since the same request would most likely fail the same way.
+ *
+ * @example
+ * ```ts
+ * await client.enableOtp(request).catch((e) => {
+ *   if (e instanceof ServerError) console.error(`server failed (${e.status}), request ${e.requestId}`);
+ * });
+ * ```
+ */
+export class ServerError extends ApiResponseError {}
+
+/**
+ * No answer within the per-request timeout (`timeoutMs`). Not retried: the request may have been
+ * carried out.
+ *
+ * @example
+ * ```ts
+ * await client.lookupDs100({ deviceSerialNumber }, { timeoutMs: 2000 }).catch((e) => {
+ *   if (e instanceof RequestTimeoutError) console.error(`no answer in ${e.timeoutMs} ms`);
+ * });
+ * ```
+ */
+export class RequestTimeoutError extends Ds100AdminError {
+  constructor(
+    readonly timeoutMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`no answer from the server within ${timeoutMs} ms`, options);
+  }
+}
+
+/**
+ * The caller's `AbortSignal` fired, during a request or while waiting to retry. `cause` is the
+ * signal's reason.
+ *
+ * @example
+ * ```ts
+ * const controller = new AbortController();
+ * setTimeout(() => controller.abort(), 5000);
+ * await client.lookupDs100({ deviceSerialNumber }, { signal: controller.signal }).catch((e) => {
+ *   if (e instanceof RequestAbortedError) console.error('cancelled');
+ * });
+ * ```
+ */
+export class RequestAbortedError extends Ds100AdminError {
+  constructor(options?: { cause?: unknown }) {
+    super('the request was aborted', options);
+  }
+}
+
+/**
+ * The server could not be reached or dropped the connection (refused, reset, DNS failure, TLS
+ * failure), after any retries allowed. `cause` is the network error; `errorCode` its code when it
+ * had one (`ECONNREFUSED`, `ECONNRESET`, `ENOTFOUND`, ...).
+ *
+ * @example
+ * ```ts
+ * await client.lookupDs100({ deviceSerialNumber }).catch((e) => {
+ *   if (e instanceof ConnectionError) console.error(`cannot reach the server: ${e.errorCode}`);
+ * });
+ * ```
+ */
+export class ConnectionError extends Ds100AdminError {
+  constructor(
+    message: string,
+    readonly errorCode: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * The server answered 2xx with a body this SDK cannot read (not JSON, or not the shape the
+ * endpoint documents): most likely the base URL points at something that is not this API.
+ *
+ * @example
+ * ```ts
+ * await client.lookupDs100({ deviceSerialNumber }).catch((e) => {
+ *   if (e instanceof UnexpectedResponseError) console.error(`is ${client.baseUrl} right? ${e.message}`);
+ * });
+ * ```
+ */
+export class UnexpectedResponseError extends Ds100AdminError {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly requestId: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The key file (or the `privateKey` given to the client) cannot be used. `field` names the
+ * property that is missing or broken (`accessKey`, `accessID`, `adminRestApiUrl`, ...), or is
+ * undefined when the file itself cannot be read or is not a JSON object.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await loadKeyFile('./help-desk.key');
+ * } catch (e) {
+ *   if (e instanceof KeyFileError) console.error(`${e.path}: ${e.field ?? 'file'}: ${e.message}`);
+ * }
+ * ```
+ */
+export class KeyFileError extends Ds100AdminError {
+  constructor(
+    message: string,
+    readonly field: string | undefined,
+    readonly path: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** `404 NOT_FOUND` for 404: the form the API's `code` takes. */
+export function statusCodeText(status: number): string {
+  const phrase = STATUS_CODES[status] ?? 'Error';
+  return `${status} ${phrase.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
+}
+
+function describeReply(reply: ErrorReply): { code: string; description: string } {
+  const b = reply.body;
+  if (typeof b === 'object' && b !== null && !Array.isArray(b)) {
+    const app = b as Partial<ErrorResponse>;
+    if (typeof app.code === 'string' && typeof app.description === 'string') return { code: app.code, description: app.description };
+    const spring = b as Partial<ForbiddenResponse> & { error?: unknown };
+    if (typeof spring.message === 'string') return { code: statusCodeText(reply.status), description: spring.message };
+    if (typeof spring.error === 'string') return { code: statusCodeText(reply.status), description: spring.error };
+  }
+  const text = reply.text.trim();
+  const plain = text && !text.startsWith('<') && text.length <= 300 ? text : undefined;
+  return { code: statusCodeText(reply.status), description: plain ?? STATUS_CODES[reply.status] ?? `HTTP ${reply.status}` };
+}
+
+/** The typed error for an error answer. */
+export function errorForReply(reply: ErrorReply): ApiResponseError {
+  switch (reply.status) {
+    case 400:
+      return new BadRequestError(reply);
+    case 403:
+      return new ForbiddenError(reply);
+    case 404:
+      return new NotFoundError(reply);
+    case 429:
+      return new RateLimitError(reply);
+    default:
+      return reply.status >= 500 ? new ServerError(reply) : new ApiResponseError(reply);
+  }
+}

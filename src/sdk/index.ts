@@ -1,0 +1,54 @@
+/**
+ * ds100-admin SDK: a typed client for the SecurID Cloud Administration API's DS100 endpoints,
+ * for this server or a tenant of the vendor's cloud.
+ *
+ * ```ts
+ * import { Ds100AdminClient, NotFoundError } from 'ds100-admin';
+ *
+ * const client = await Ds100AdminClient.fromKeyFile('./help-desk.key');
+ * const { id } = await client.lookupUser({ email: 'jane.doe@example.com' });
+ * await client.enableOtp({ deviceSerialNumber: '140100080', userId: id });
+ * ```
+ *
+ * @packageDocumentation
+ */
+export {
+  Ds100AdminClient,
+  restBaseUrl,
+  SDK_VERSION,
+  MAX_TOKEN_LIFETIME_SECONDS,
+  TOKEN_RENEWAL_MARGIN_SECONDS,
+  type ClientOptions,
+  type CallOptions,
+  type SdkClock,
+} from './client.ts';
+export { loadKeyFile, parseKeyFile, parsePrivateKey, type KeyFile } from './keyfile.ts';
+export { DEFAULT_RETRY, type RetryOptions, type RetryEvent } from './retry.ts';
+export {
+  Ds100AdminError,
+  ApiResponseError,
+  BadRequestError,
+  ForbiddenError,
+  NotFoundError,
+  RateLimitError,
+  ServerError,
+  RequestTimeoutError,
+  RequestAbortedError,
+  ConnectionError,
+  UnexpectedResponseError,
+  KeyFileError,
+} from './errors.ts';
+/** The wire types, straight from the server's schemas (src/http/schemas.ts). */
+export type {
+  SetStatusRequest,
+  DeleteRequest,
+  ClearPinRequest,
+  LookupRequest,
+  UserLookupRequest,
+  StatusItemResponse,
+  ClearPinResponse,
+  CredentialResponse,
+  UserResponse,
+  ErrorResponse,
+  ForbiddenResponse,
+} from '../http/schemas.ts';
