@@ -6,6 +6,7 @@ import { registerDirectoryCommands } from './directory.ts';
 import { registerKeyCommands } from './keys.ts';
 import { registerOtpCommands } from './otp.ts';
 import { registerServeCommand } from './serve.ts';
+import { registerTokenCommand } from './token.ts';
 import { registerUserCommands } from './user.ts';
 
 const program = new Command('ds100-admin')
@@ -25,6 +26,7 @@ registerDirectoryCommands(program);
 registerAuditCommand(program);
 registerOtpCommands(program);
 registerUserCommands(program);
+registerTokenCommand(program);
 
 try {
   await program.parseAsync(process.argv);
