@@ -32,7 +32,9 @@ export function takeToken(
   policy: RatePolicy,
 ): { state: { tokens: number; at: number }; decision: RateDecision } {
   const perMs = policy.capacity / (policy.windowSeconds * 1000);
-  const level = stored ? Math.min(policy.capacity, stored.tokens + (nowMs - stored.at) * perMs) : policy.capacity;
+  // A clock stepped back (NTP) refills nothing but must not drain the bucket either.
+  const elapsedMs = stored ? Math.max(0, nowMs - stored.at) : 0;
+  const level = stored ? Math.min(policy.capacity, stored.tokens + elapsedMs * perMs) : policy.capacity;
   const allowed = level >= 1;
   const tokens = allowed ? level - 1 : level;
   return {

@@ -36,10 +36,12 @@ function openDatabase(file: string, readonly: boolean): Db {
 
 function migrate(db: Db): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
-  const applied = new Set(db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
+  const isApplied = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').pluck();
   for (const m of sqliteMigrations) {
-    if (applied.has(m.version)) continue;
+    // Checked inside the write lock: another process opening the same fresh file at the same
+    // moment (`serve` and `keys create`, say) may have applied it since we looked.
     db.transaction(() => {
+      if (isApplied.get(m.version) !== undefined) return;
       db.exec(m.sql);
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
     }).immediate();

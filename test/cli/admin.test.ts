@@ -1,0 +1,311 @@
+/**
+ * The administration commands of the real `ds100-admin` binary, each run as a child process on a
+ * data folder of its own: keys, users, ds100 registrations, the audit trail, --help, and the one
+ * line (never a stack trace) that bad input gets. The state the commands leave is read back
+ * through the store. Spawns are slow, so each test runs a handful of commands.
+ */
+import assert from 'node:assert/strict';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { makeKeyService } from '../../src/auth/keys.ts';
+import { systemClock } from '../../src/domain/clock.ts';
+import { makeDirectoryService } from '../../src/domain/directory.ts';
+import type { Actor, StoredAuditEvent } from '../../src/domain/types.ts';
+import { SQLITE_FILE, openStore } from '../../src/store/open.ts';
+import type { Store } from '../../src/store/store.ts';
+import { tempDir } from '../helpers/stores.ts';
+import { runCli, runCliAll, type CliResult } from './serve-process.ts';
+
+const operator: Actor = { subject: 'admin-test', role: null, clientAddress: 'local', requestId: null };
+const dirs: Array<{ dispose(): void }> = [];
+after(() => {
+  for (const d of dirs) d.dispose();
+});
+
+function dataDir(): string {
+  const d = tempDir('ds100-cli-');
+  dirs.push(d);
+  return d.path;
+}
+
+async function withStore<T>(data: string, work: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore({ dataDir: data });
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function ok(r: CliResult, what: string): string[] {
+  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /^ {4}at /m, `${what}: no stack trace`);
+  return r.stdout.split('\n').filter((l) => l !== '');
+}
+
+/** A refusal: a non-zero exit, one line on stderr that matches `names`, no stack trace anywhere. */
+function refused(r: CliResult, names: RegExp, what: string): void {
+  assert.notEqual(r.code, 0, `${what}: exit code (stdout: ${r.stdout})`);
+  assert.equal(r.signal, null, what);
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 1, `${what}: one line on stderr, got:\n${r.stderr}`);
+  assert.match(lines[0]!, names, what);
+  assert.doesNotMatch(r.stderr + r.stdout, / {4}at /, `${what}: no stack trace`);
+}
+
+// Two tests at a time: each mostly waits for its child processes.
+describe('ds100-admin', { concurrency: 2 }, () => {
+  describe('keys', () => {
+    test('create writes a 0600 key file and prints its path last; the 11th key is refused; list; delete', async () => {
+      const data = dataDir();
+      const out = dataDir();
+      const [created, createdOut] = await runCliAll([
+        ['keys', 'create', '--role', 'HelpDeskAdmin', '--description', 'help desk automation', '--data', data, '--public-url', 'https://admin.example.com/'],
+        ['keys', 'create', '--role', 'ReadOnly', '--data', data, '--out', out],
+      ]);
+
+      const path = ok(created!, 'keys create').at(-1)!;
+      assert.equal(join(path, '..'), join(data, 'keys'), 'default folder <data>/keys');
+      assert.equal(statSync(path).mode & 0o777, 0o600, 'key file mode');
+      const keyFile = JSON.parse(readFileSync(path, 'utf8')) as Record<string, string>;
+      assert.deepEqual(Object.keys(keyFile), ['customerName', 'accessID', 'description', 'accessKey', 'adminRestApiUrl']);
+      assert.equal(basename(path), `${keyFile.accessID}.key`);
+      assert.equal(keyFile.description, 'help desk automation');
+      assert.equal(keyFile.adminRestApiUrl, 'https://admin.example.com/AdminInterface/restapi');
+      assert.ok(typeof keyFile.customerName === 'string' && keyFile.customerName.length > 0);
+      assert.match(keyFile.accessKey!, /^-----BEGIN RSA PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END RSA PRIVATE KEY-----\n?$/, 'PKCS#1 PEM');
+      const privateKey = createPrivateKey(keyFile.accessKey!);
+      assert.equal(privateKey.asymmetricKeyType, 'rsa');
+      assert.ok(privateKey.asymmetricKeyDetails!.modulusLength! >= 2048);
+
+      const outPath = ok(createdOut!, 'keys create --out').at(-1)!;
+      assert.equal(join(outPath, '..'), out, '--out folder');
+      assert.equal(statSync(outPath).mode & 0o777, 0o600);
+
+      // The server keeps the public half, and only that.
+      await withStore(data, async (store) => {
+        const key = await store.apiKey(keyFile.accessID!);
+        assert.equal(key?.role, 'HelpDeskAdmin');
+        assert.equal(key?.publicKeyPem, createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }));
+      });
+      const secretLine = keyFile.accessKey!.split('\n')[5]!; // a line from the middle of the private key
+      for (const f of readdirSync(data).filter((f) => f.startsWith(SQLITE_FILE))) {
+        assert.ok(!readFileSync(join(data, f)).includes(secretLine), `${f} holds no private key material`);
+      }
+
+      // Eight more keys make ten.
+      const ids = await withStore(data, async (store) => {
+        const keys = makeKeyService({ store, clock: systemClock, publicUrl: 'https://admin.example.com' });
+        for (let i = 0; i < 8; i++) await keys.create(operator, 'ReadOnly', `filler ${i}`);
+        return (await store.apiKeys()).map((k) => k.accessId);
+      });
+      assert.equal(ids.length, 10);
+      const filesBefore = readdirSync(join(data, 'keys'));
+
+      const [eleventh, list, deleteUnknown] = await runCliAll([
+        ['keys', 'create', '--role', 'SuperAdmin', '--data', data],
+        ['keys', 'list', '--data', data],
+        ['keys', 'delete', 'no-such-key', '--data', data],
+      ]);
+      refused(eleventh!, /at most 10/, 'the 11th key');
+      assert.deepEqual(readdirSync(join(data, 'keys')), filesBefore, 'no key file written for the refused key');
+
+      const listed = ok(list!, 'keys list');
+      assert.equal(listed.length, 10);
+      for (const id of ids) assert.ok(listed.some((l) => l.startsWith(id)), `${id} listed`);
+      assert.match(listed.find((l) => l.startsWith(keyFile.accessID!))!, /HelpDeskAdmin.*help desk automation/);
+
+      assert.deepEqual(ok(await runCli(['keys', 'delete', keyFile.accessID!, '--data', data]), 'keys delete'), [`deleted ${keyFile.accessID}`]);
+      refused(deleteUnknown!, /no-such-key/, 'delete of an unknown key');
+      await withStore(data, async (store) => {
+        assert.equal(await store.apiKey(keyFile.accessID!), null, 'deleted');
+        assert.equal((await store.apiKeys()).length, 9);
+        const trail = (await store.audit()).map((e) => e.operation);
+        assert.equal(trail.filter((o) => o === 'apikey.create').length, 10);
+        assert.equal(trail.filter((o) => o === 'apikey.delete').length, 1);
+      });
+    });
+  });
+
+  describe('users', () => {
+    test('add, a duplicate refused, import from CSV, a JSON array and JSON lines', async () => {
+      const data = dataDir();
+      const csv = join(data, 'users.csv');
+      writeFileSync(csv, 'Email,ID,firstName,last_name\r\nann@example.com,u-ann,Ann,"Smith, Jr."\r\n"bob@example.com",u-bob,"Bob ""the builder""",Stone\r\n\r\ncat@example.com,,Cat,\r\n');
+      const jsonArray = join(data, 'users.json');
+      writeFileSync(jsonArray, JSON.stringify([{ email: 'dan@example.com', id: 'u-dan', firstName: 'Dan' }, { emailAddress: 'eve@example.com' }]));
+      const jsonLines = join(data, 'users.jsonl');
+      writeFileSync(jsonLines, '{"email":"fay@example.com","id":"u-fay"}\n\n{"email":"gus@example.com","lastName":"Gus"}\n');
+
+      const added = ok(await runCli(['users', 'add', '--email', 'Jane.Doe@example.com', '--id', 'u-jane', '--first-name', 'Jane', '--last-name', 'Doe', '--data', data]), 'users add');
+      assert.deepEqual(added, ['u-jane']);
+      const [dupEmail, fromCsv, fromJson, fromLines] = await runCliAll([
+        ['users', 'add', '--email', 'jane.doe@EXAMPLE.com', '--id', 'u-other', '--data', data],
+        ['users', 'import', csv, '--data', data],
+        ['users', 'import', jsonArray, '--data', data],
+        ['users', 'import', jsonLines, '--data', data],
+      ]);
+      refused(dupEmail!, /jane\.doe@EXAMPLE\.com.*already exists/, 'duplicate e-mail, another case');
+      assert.deepEqual(ok(fromCsv!, 'import CSV'), ['imported 3 users']);
+      assert.deepEqual(ok(fromJson!, 'import JSON array'), ['imported 2 users']);
+      assert.deepEqual(ok(fromLines!, 'import JSON lines'), ['imported 2 users']);
+
+      await withStore(data, async (store) => {
+        const jane = await store.userByEmail('jane.doe@example.com');
+        assert.deepEqual([jane?.id, jane?.firstName, jane?.lastName, jane?.emailAddress], ['u-jane', 'Jane', 'Doe', 'Jane.Doe@example.com']);
+        assert.equal((await store.userById('u-ann'))?.lastName, 'Smith, Jr.', 'a quoted field with a comma');
+        assert.equal((await store.userById('u-bob'))?.firstName, 'Bob "the builder"', 'a doubled quote');
+        const cat = await store.userByEmail('cat@example.com');
+        assert.ok(cat && cat.id.length > 0, 'an empty id gets a new one');
+        assert.equal(cat?.lastName, null, 'an empty field is null');
+        assert.equal((await store.userById('u-dan'))?.firstName, 'Dan');
+        assert.ok(await store.userByEmail('eve@example.com'));
+        assert.ok(await store.userById('u-fay'));
+        assert.equal((await store.userByEmail('gus@example.com'))?.lastName, 'Gus');
+        assert.equal(await store.userById('u-other'), null, 'the refused add left nothing');
+      });
+    });
+  });
+
+  describe('ds100', () => {
+    test('register by id and by e-mail, a minted serial, import, and the sixth device refused', async () => {
+      const data = dataDir();
+      await withStore(data, async (store) => {
+        const directory = makeDirectoryService({ store, clock: systemClock });
+        await directory.addUser(operator, { id: 'u-1', email: 'one@example.com' });
+        await directory.addUser(operator, { id: 'u-2', email: 'two@example.com' });
+      });
+      const csv = join(data, 'ds100.csv');
+      writeFileSync(csv, 'user,deviceSerialNumber,tokenSerialNumber,status\nu-1,100000003,010000000399,disabled\n"ONE@example.com",100000004,,Enabled\ntwo@example.com,200000001,,\n');
+      const json = join(data, 'ds100.json');
+      writeFileSync(json, JSON.stringify([
+        { userId: 'u-2', deviceSerialNumber: '200000002', tokenSerialNumber: '020000000250', tokenStatus: 'Disabled' },
+        { user: 'u-1', deviceSerialNumber: '100000005' },
+      ]));
+
+      const [byId, byEmail] = await runCliAll([
+        ['ds100', 'register', '--user', 'u-1', '--device', '100000001', '--data', data],
+        ['ds100', 'register', '--user', 'One@Example.com', '--device', '100000002', '--token-serial', '000000000002', '--status', 'Disabled', '--data', data],
+      ]);
+      const minted = /^(\d+) registered to u-1 \(Enabled\)$/.exec(ok(byId!, 'register by id').at(-1)!);
+      assert.ok(minted, byId!.stdout);
+      assert.match(minted[1]!, /^0100000001\d{2}$/, "the minted serial is '0' + device + two digits");
+      assert.deepEqual(ok(byEmail!, 'register by e-mail'), ['000000000002 registered to u-1 (Disabled)']);
+
+      const [importedCsv, importedJson] = await runCliAll([
+        ['ds100', 'import', csv, '--data', data],
+        ['ds100', 'import', json, '--data', data],
+      ]);
+      assert.deepEqual(ok(importedCsv!, 'ds100 import CSV'), ['registered 3 credentials']);
+      assert.deepEqual(ok(importedJson!, 'ds100 import JSON'), ['registered 2 credentials']);
+
+      await withStore(data, async (store) => {
+        assert.equal((await store.credentialByTokenSerial(minted[1]!))?.deviceSerialNumber, '100000001');
+        assert.equal((await store.credentialByTokenSerial('000000000002'))?.tokenStatus, 'Disabled');
+        assert.equal((await store.credentialByTokenSerial('010000000399'))?.tokenStatus, 'Disabled', 'status matched without regard to case');
+        const fourth = await store.credentialsOfUserDevice('u-1', '100000004');
+        assert.equal(fourth.length, 1);
+        assert.match(fourth[0]!.tokenSerialNumber, /^0100000004\d{2}$/);
+        assert.equal(fourth[0]!.tokenStatus, 'Enabled');
+        assert.equal((await store.credentialsOfUserDevice('u-2', '200000001'))[0]?.tokenStatus, 'Enabled', 'default status');
+        assert.equal((await store.credentialByTokenSerial('020000000250'))?.userId, 'u-2');
+        assert.equal(await store.deviceCountOfUser('u-1'), 5);
+      });
+
+      refused(await runCli(['ds100', 'register', '--user', 'u-1', '--device', '100000006', '--data', data]), /u-1.*five/, 'the sixth device');
+      await withStore(data, async (store) => {
+        assert.equal(await store.deviceCountOfUser('u-1'), 5);
+        assert.deepEqual(await store.credentialsByDevice('100000006'), []);
+      });
+    });
+  });
+
+  describe('audit', () => {
+    test('--json prints one event per line; --since keeps the later ones, in any ISO form', async () => {
+      const data = dataDir();
+      await withStore(data, async (store) => {
+        for (const day of ['01', '02', '03']) {
+          store.recordAudit({
+            at: `2026-01-${day}T00:00:00.000Z`, subject: `sub-${day}`, role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: `r-${day}`,
+            operation: 'ds100.enable', target: { userId: `u-${day}`, deviceSerialNumber: '140100080' }, outcome: 'changed', status: 200,
+          });
+        }
+      });
+      const [all, sinceOffset, text] = await runCliAll([
+        ['audit', '--json', '--data', data],
+        ['audit', '--json', '--since', '2026-01-02T01:00:00+01:00', '--data', data],
+        ['audit', '--data', data],
+      ]);
+      const parse = (r: CliResult, what: string) => ok(r, what).map((l) => JSON.parse(l) as StoredAuditEvent);
+      const events = parse(all!, 'audit --json');
+      assert.deepEqual(events.map((e) => e.subject), ['sub-01', 'sub-02', 'sub-03']);
+      assert.deepEqual(events[0], {
+        seq: events[0]!.seq, at: '2026-01-01T00:00:00.000Z', subject: 'sub-01', role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: 'r-01',
+        operation: 'ds100.enable', target: { userId: 'u-01', deviceSerialNumber: '140100080' }, outcome: 'changed', status: 200,
+      });
+      assert.deepEqual(parse(sinceOffset!, '--since +01:00').map((e) => e.subject), ['sub-02', 'sub-03']);
+      const lines = ok(text!, 'audit');
+      assert.equal(lines.length, 3);
+      assert.match(lines[1]!, /2026-01-02T00:00:00\.000Z.*ds100\.enable.*changed.*200.*sub-02/);
+    });
+  });
+
+  describe('--help', () => {
+    test('every command exits 0 and names its flags', async () => {
+      const expected: Array<[string[], string[]]> = [
+        [[], ['serve', 'keys', 'users', 'ds100', 'audit']], // the groups' subcommands are checked through their own --help
+        [['serve'], ['--host', '--port', '--data', '--public-url', '--demo']],
+        [['keys', 'create'], ['--role', '--description', '--data', '--out', 'SuperAdmin', 'HelpDeskAdmin', 'ReadOnly']],
+        [['keys', 'list'], ['--data', '--json']],
+        [['keys', 'delete'], ['accessID', '--data']],
+        [['users', 'add'], ['--email', '--id', '--first-name', '--last-name', '--data']],
+        [['users', 'import'], ['<file>', 'CSV', 'JSON', '--data']],
+        [['ds100', 'register'], ['--user', '--device', '--token-serial', '--status', '--data']],
+        [['ds100', 'import'], ['<file>', '--data']],
+        [['audit'], ['--since', '--json', '--data']],
+      ];
+      const results = await runCliAll(expected.map(([command]) => [...command, '--help']));
+      for (const [i, [command, words]] of expected.entries()) {
+        const r = results[i]!;
+        const what = `${command.join(' ') || 'ds100-admin'} --help`;
+        assert.equal(r.code, 0, `${what}: exit ${r.code} ${r.stderr}`);
+        assert.match(r.stdout, /^Usage: ds100-admin/, what);
+        for (const w of words) assert.ok(r.stdout.includes(w), `${what} mentions ${w}:\n${r.stdout}`);
+      }
+    });
+  });
+
+  describe('bad input', () => {
+    test('one line on stderr naming the problem, a non-zero exit, never a stack trace', async () => {
+      const data = dataDir();
+      const unterminated = join(data, 'unterminated.csv');
+      writeFileSync(unterminated, 'email,id\n"ann@example.com,u-1\n');
+      const ragged = join(data, 'ragged.csv');
+      writeFileSync(ragged, 'email,id\nann@example.com,u-1,extra\n');
+      const brokenLines = join(data, 'broken.jsonl');
+      writeFileSync(brokenLines, '{"email":"ann@example.com"}\n{"email":\n');
+      const noEmail = join(data, 'no-email.csv');
+      writeFileSync(noEmail, 'id,firstName\nu-1,Ann\n');
+      const missing = join(data, 'missing.csv');
+
+      const cases: Array<[string[], RegExp]> = [
+        [['keys', 'create', '--role', 'ReadOnly', '--frobnicate', '--data', data], /unknown option '--frobnicate'/],
+        [['keys', 'create', '--role', 'Root', '--data', data], /--role.*Root/],
+        [['users', 'add', '--data', data], /--email/],
+        [['users', 'import', missing, '--data', data], new RegExp(`${missing.replace(/[.]/g, '\\.')}`)],
+        [['users', 'import', unterminated, '--data', data], /unterminated\.csv:2.*quote/],
+        [['users', 'import', ragged, '--data', data], /ragged\.csv:2.*3 fields.*2/],
+        [['users', 'import', brokenLines, '--data', data], /broken\.jsonl:2/],
+        [['users', 'import', noEmail, '--data', data], /no-email\.csv.*record 1.*email/],
+        [['audit', '--since', 'yesterday', '--data', data], /--since.*yesterday/],
+        [['serve', '--port', '99999', '--data', data], /--port/],
+      ];
+      const results = await runCliAll(cases.map(([args]) => args));
+      for (const [i, [args, names]] of cases.entries()) refused(results[i]!, names, args.join(' '));
+      assert.equal(existsSync(join(data, 'keys')), false, 'no key was made by a refused command');
+      await withStore(data, async (store) => assert.equal(await store.userById('u-1'), null, 'no refused import left a user'));
+    });
+  });
+});
