@@ -1,0 +1,180 @@
+/** What every answer of the server shares (spec 1): headers, unknown routes, health, the OpenAPI document, the 500. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { API, startServer, type Reply } from '../helpers/server.ts';
+import { BODY_LIMIT, ENDPOINTS, assertWire, call, errors, fixtures, newCredential, useServer, type Endpoint } from './helpers.ts';
+
+const context = useServer({ demo: true });
+const demoEnable = fixtures.examples[0]!.request;
+
+/** Headers every answer carries, whatever its status. */
+function assertCommonHeaders(reply: Reply, what: string): void {
+  assert.equal(reply.headers.get('cache-control'), 'no-store', `${what}: Cache-Control`);
+  assert.match(reply.headers.get('x-request-id') ?? '', /^\S+$/, `${what}: X-Request-Id`);
+  assert.equal(reply.headers.get('x-powered-by'), null, `${what}: no X-Powered-By`);
+}
+
+describe('unknown routes', () => {
+  const cases: Array<[string, string, string]> = [
+    ['GET', '/nope', '/nope'],
+    ['POST', `${API}/v1/ds100/unknown?secret=1`, `${API}/v1/ds100/unknown`],
+    ['GET', `${API}${ENDPOINTS.enable.path}`, `${API}${ENDPOINTS.enable.path}`],
+    ['PATCH', `${API}${ENDPOINTS.enable.path}/`, `${API}${ENDPOINTS.enable.path}/`],
+  ];
+  for (const [method, path, named] of cases) {
+    test(`${method} ${path}: 404 with the application error body (the query is not echoed)`, async () => {
+      const reply = await context.server.request(method, path, method === 'GET' ? undefined : demoEnable);
+      assert.equal(reply.status, 404);
+      assert.match(reply.headers.get('content-type') ?? '', /^application\/json\b/);
+      assertWire(reply.json, { code: '404 NOT_FOUND', description: `No endpoint ${method} ${named}` });
+      assertCommonHeaders(reply, path);
+    });
+  }
+});
+
+test('every kind of answer carries Cache-Control: no-store and its own X-Request-Id, and no X-Powered-By', async () => {
+  const { server } = context;
+  const lookup = ENDPOINTS.lookupDs100;
+  const answers: Array<[string, number, Promise<Reply>]> = [
+    ['a lookup', 200, call(server, lookup, { deviceSerialNumber: '140100080' })],
+    ['a change', 200, call(server, ENDPOINTS.enable, demoEnable)],
+    ['a 400', 400, call(server, lookup, {})],
+    ['a 403 (role)', 403, call(server, ENDPOINTS.enable, demoEnable, { role: 'ReadOnly' })],
+    ['a 403 (no token)', 403, call(server, lookup, { deviceSerialNumber: '140100080' }, { authorization: null })],
+    ['a 404', 404, call(server, lookup, { deviceSerialNumber: '1' })],
+    ['a 413', 413, call(server, lookup, { deviceSerialNumber: '1', pad: 'x'.repeat(BODY_LIMIT) })],
+    ['an unknown route', 404, server.request('GET', '/nope')],
+    ['/healthz', 200, server.request('GET', '/healthz')],
+    ['/readyz', 200, server.request('GET', '/readyz')],
+    ['the OpenAPI document', 200, server.request('GET', `${API}/openapi.json`)],
+  ];
+  const ids = new Set<string>();
+  for (const [what, status, pending] of answers) {
+    const reply = await pending;
+    assert.equal(reply.status, status, `${what}: ${reply.text}`);
+    assertCommonHeaders(reply, what);
+    ids.add(reply.headers.get('x-request-id')!);
+  }
+  assert.equal(ids.size, answers.length, 'each answer has its own request id');
+});
+
+describe('bodies the HTTP layer refuses before any endpoint sees them', () => {
+  test(`a chunked body over ${BODY_LIMIT} bytes, with no Content-Length to go by, is refused: 413`, async () => {
+    const { server } = context;
+    const body = JSON.stringify({ ...demoEnable, pad: 'x'.repeat(BODY_LIMIT) });
+    const chunks = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < body.length; i += 1024) controller.enqueue(new TextEncoder().encode(body.slice(i, i + 1024)));
+        controller.close();
+      },
+    });
+    const before = await server.store.credentialsByDevice(demoEnable.deviceSerialNumber!);
+    const res = await fetch(`${server.url}${API}${ENDPOINTS.enable.path}`, {
+      method: ENDPOINTS.enable.method,
+      headers: { authorization: `Bearer ${await server.sign()}`, 'content-type': 'application/json' },
+      body: chunks,
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(res.status, 413);
+    assertWire(await res.json(), errors.tooLarge);
+    assert.deepEqual(await server.store.credentialsByDevice(demoEnable.deviceSerialNumber!), before);
+  });
+
+  test('a body naming __proto__ or constructor.prototype is refused (400) and pollutes nothing', async () => {
+    const { server } = context;
+    const before = await server.store.credentialsByDevice(demoEnable.deviceSerialNumber!);
+    for (const poison of ['"__proto__": {"polluted": true}', '"constructor": {"prototype": {"polluted": true}}']) {
+      const rawBody = `{${poison}, ${JSON.stringify(demoEnable).slice(1)}`;
+      const reply = await call(server, ENDPOINTS.enable, undefined, { rawBody });
+      assert.equal(reply.status, 400, reply.text);
+      assert.equal((reply.json as { code: string }).code, '400 BAD_REQUEST');
+      assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    }
+    assert.deepEqual(await server.store.credentialsByDevice(demoEnable.deviceSerialNumber!), before);
+  });
+});
+
+describe('health', () => {
+  test('/healthz answers without a token', async () => {
+    const reply = await context.server.request('GET', '/healthz', undefined, { authorization: null });
+    assert.equal(reply.status, 200);
+    assertWire(reply.json, { status: 'ok' });
+  });
+
+  test('/readyz answers without a token, naming the store it reached', async () => {
+    const reply = await context.server.request('GET', '/readyz', undefined, { authorization: null });
+    assert.equal(reply.status, 200);
+    assertWire(reply.json, { status: 'ready', store: context.server.store.engine });
+  });
+});
+
+describe('the OpenAPI document', () => {
+  interface Operation {
+    operationId: string;
+    requestBody: { required: boolean; content: Record<string, { schema: { type: string; additionalProperties: boolean; properties: object; required?: string[] } }> };
+    responses: Record<string, unknown>;
+  }
+
+  test('is OpenAPI 3.1, served without a token, and lists the six operations with their request bodies', async () => {
+    const reply = await context.server.request('GET', `${API}/openapi.json`, undefined, { authorization: null });
+    assert.equal(reply.status, 200, reply.text);
+    assert.match(reply.headers.get('content-type') ?? '', /^application\/json\b/);
+    const doc = reply.json as { openapi: string; paths: Record<string, Record<string, Operation>> };
+    assert.match(doc.openapi, /^3\.1\.\d+$/);
+
+    const listed = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+    const endpoints: Endpoint[] = Object.values(ENDPOINTS);
+    assert.deepEqual(listed.sort(), endpoints.map((e) => `${e.method} ${e.path}`).sort());
+
+    for (const e of endpoints) {
+      const op = doc.paths[e.path]![e.method.toLowerCase()]!;
+      assert.equal(op.operationId, e.operation);
+      assert.equal(op.requestBody.required, true, `${e.operation}: the body is required`);
+      const schema = op.requestBody.content['application/json']!.schema;
+      assert.deepEqual(
+        { type: schema.type, additionalProperties: schema.additionalProperties, properties: Object.keys(schema.properties), required: schema.required },
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: Object.keys(e.properties),
+          required: Object.entries(e.properties).filter(([, p]) => !p.optional).map(([k]) => k),
+        },
+        e.operation,
+      );
+      for (const status of ['200', '400', '403', '404', '429', '500']) {
+        assert.ok(status in op.responses, `${e.operation} documents ${status}`);
+      }
+    }
+  });
+});
+
+describe('a 500 leaks nothing', () => {
+  test('with its store gone, the server answers the bare 500 body and /readyz says it is not ready', async () => {
+    const server = await startServer();
+    try {
+      const c = await newCredential(server);
+      const before = await call(server, ENDPOINTS.lookupDs100, { deviceSerialNumber: c.deviceSerialNumber });
+      assert.equal(before.status, 200, before.text);
+
+      await server.store.close();
+      const expected = JSON.stringify(errors.internal);
+      assert.deepEqual(errors.internal, fixtures.errorBodies.internal);
+      for (const [endpoint, body] of [
+        [ENDPOINTS.lookupDs100, { deviceSerialNumber: c.deviceSerialNumber }],
+        [ENDPOINTS.enable, { deviceSerialNumber: c.deviceSerialNumber, userId: c.userId }],
+      ] as const) {
+        const reply = await call(server, endpoint, body);
+        assert.equal(reply.status, 500, `${endpoint.operation}: ${reply.text}`);
+        assert.match(reply.headers.get('content-type') ?? '', /^application\/json\b/);
+        assert.equal(reply.text, expected, `${endpoint.operation}: exactly the generic body`);
+        assertCommonHeaders(reply, endpoint.operation);
+      }
+
+      const ready = await server.request('GET', '/readyz');
+      assert.equal(ready.status, 503);
+      assertWire(ready.json, { status: 'unavailable', store: server.store.engine });
+    } finally {
+      await server.close();
+    }
+  });
+});
