@@ -20,6 +20,13 @@ const catalog = {
   BODY_NOT_JSON: { status: 400, description: 'The request body is not valid JSON.' },
   UNSUPPORTED_CONTENT_TYPE: { status: 400, description: 'The request body must be sent as application/json.' },
   BODY_TOO_LARGE: { status: 413, description: 'The request body is larger than 16384 bytes.' },
+  // Refused by the HTTP layer before routing: a URL that does not decode, a request that is not
+  // HTTP, headers over Node's 16 KiB, a request that did not arrive in time.
+  BAD_URL: { status: 400, description: 'The request URL is not valid.' },
+  BAD_HTTP_REQUEST: { status: 400, description: 'The request is not valid HTTP.' },
+  HEADERS_TOO_LARGE: { status: 431, description: 'The request headers are larger than 16384 bytes.' },
+  REQUEST_TIMEOUT: { status: 408, description: 'The request was not received in time.' },
+  EXPECTATION_FAILED: { status: 417, description: "The only expectation supported is 'Expect: 100-continue'." },
 
   // 403: both shapes of refusal. The reason a token was refused goes to the log only.
   TOKEN_REFUSED: { status: 403, kind: 'forbidden', description: 'Server failed to process provided access token' },

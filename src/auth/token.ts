@@ -158,6 +158,8 @@ export function makeTokenVerifier({ findKey, publicUrl, clock, cacheSize = 10_00
 
     const sub = claims.sub;
     if (typeof sub !== 'string' || sub.length === 0) throw new TokenRefused('claim sub is missing');
+    // No access id holds a NUL, and PostgreSQL fails on one instead of finding nothing.
+    if (sub.includes('\u0000')) throw new TokenRefused('claim sub holds a NUL');
     const key = await findKey(sub);
     if (!key) throw new TokenRefused('no key registered for sub');
     const signature = base64url(s, 'signature');

@@ -6,7 +6,8 @@ import { systemClock } from '../domain/clock.ts';
 import { demoRegistrations, demoUsers } from '../domain/demo-seed.ts';
 import { makeDirectoryService } from '../domain/directory.ts';
 import type { Actor } from '../domain/types.ts';
-import { DEFAULT_RATE_LIMITS, REDACTED_PATHS, buildApp } from '../http/app.ts';
+import { DEFAULT_CONNECTION_LIMITS, DEFAULT_RATE_LIMITS, REDACTED_PATHS, buildApp } from '../http/app.ts';
+import type { SharedRateLimiter } from '../ratelimit/redis.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
 import { parseCount, withDataOptions, type DataOptions } from './common.ts';
@@ -20,7 +21,19 @@ interface ServeOptions extends DataOptions {
   ratePerAddress: number;
   trustProxy?: boolean;
   logLevel: string;
+  redisUrl?: string;
+  redisKeyPrefix?: string;
+  dbTimeout?: number;
+  dbPoolSize?: number;
+  maxConnections: number;
+  maxRequestsPerSocket: number;
+  connectionTimeout: number;
+  keepAliveTimeout: number;
+  headersTimeout: number;
+  requestTimeout: number;
 }
+
+const MS = (name: string) => parseCount(name, 0, 86_400_000);
 
 const serverActor: Actor = { subject: 'server', role: null, clientAddress: 'local', requestId: null };
 
@@ -58,9 +71,41 @@ export function registerServeCommand(program: Command): void {
         DEFAULT_RATE_LIMITS.perAddress.capacity,
       )
       .option('--trust-proxy', 'take the client address from X-Forwarded-For (behind a load balancer)')
+      .option('--max-connections <n>', 'open client connections at most; more are closed on arrival (0: no cap)', parseCount('--max-connections', 0, 1e6), DEFAULT_CONNECTION_LIMITS.maxConnections)
+      .option('--max-requests-per-socket <n>', 'requests served on one keep-alive connection before it is closed (0: no limit)', parseCount('--max-requests-per-socket', 0, 1e9), DEFAULT_CONNECTION_LIMITS.maxRequestsPerSocket)
+      .option('--connection-timeout <ms>', 'close a connection with no traffic for this long (0: never)', MS('--connection-timeout'), DEFAULT_CONNECTION_LIMITS.connectionTimeout)
+      .option('--keep-alive-timeout <ms>', 'close an idle keep-alive connection after this long', MS('--keep-alive-timeout'), DEFAULT_CONNECTION_LIMITS.keepAliveTimeout)
+      .option('--headers-timeout <ms>', 'request line and headers must arrive within this, else 408 (at most --request-timeout)', MS('--headers-timeout'), DEFAULT_CONNECTION_LIMITS.headersTimeout)
+      .option('--request-timeout <ms>', 'the whole request, body included, must arrive within this, else 408 (0: no limit)', MS('--request-timeout'), DEFAULT_CONNECTION_LIMITS.requestTimeout)
+      .option('--redis-url <url>', 'Redis shared by all instances for the rate limits (or REDIS_URL); without it each instance counts alone', process.env.REDIS_URL)
+      .option('--redis-key-prefix <prefix>', 'prefix of the rate-limit keys in Redis (default: ds100-admin:rl:)', process.env.REDIS_KEY_PREFIX)
+      .option('--db-timeout <ms>', 'PostgreSQL: longest wait for a connection, a statement or a lock; a request during an outage fails after it (default: 5000)', parseCount('--db-timeout', 100, 600_000))
+      .option('--db-pool-size <n>', 'PostgreSQL: most connections of this instance (default: 10)', parseCount('--db-pool-size', 1, 1000))
       .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info')),
   ).action(async (o: ServeOptions) => {
-    const store = await openStore({ dataDir: o.data, ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}) });
+    // The store and the limiter exist before the app whose logger they report faults to.
+    const sink: { logger?: Pick<ReturnType<typeof buildApp>['log'], 'warn' | 'info' | 'error'> } = {};
+    const log = {
+      warn: (obj: object, msg: string) => (sink.logger ? sink.logger.warn(obj, msg) : console.error(msg, obj)),
+      info: (obj: object, msg: string) => (sink.logger ? sink.logger.info(obj, msg) : console.error(msg, obj)),
+      error: (obj: object, msg: string) => (sink.logger ? sink.logger.error(obj, msg) : console.error(msg, obj)),
+    };
+    const store = await openStore({
+      dataDir: o.data,
+      ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}),
+      timeoutMs: o.dbTimeout,
+      poolSize: o.dbPoolSize,
+      log,
+    });
+    // Loaded only when asked for, like the PostgreSQL store: a one-machine server needs neither client.
+    const limiter: SharedRateLimiter | undefined = o.redisUrl
+      ? (await import('../ratelimit/redis.ts')).makeRedisRateLimiter({
+          url: o.redisUrl,
+          ...(o.redisKeyPrefix ? { keyPrefix: o.redisKeyPrefix } : {}),
+          clock: systemClock,
+          log,
+        })
+      : undefined;
     let publicUrl = o.publicUrl?.replace(/\/+$/, '');
     const app = buildApp({
       store,
@@ -71,7 +116,19 @@ export function registerServeCommand(program: Command): void {
       },
       trustProxy: o.trustProxy ?? false,
       logger: { level: o.logLevel, redact: REDACTED_PATHS },
+      ...(limiter ? { limiter } : {}),
+      processMetrics: true,
+      connections: {
+        maxConnections: o.maxConnections,
+        maxRequestsPerSocket: o.maxRequestsPerSocket,
+        connectionTimeout: o.connectionTimeout,
+        keepAliveTimeout: o.keepAliveTimeout,
+        headersTimeout: o.headersTimeout,
+        requestTimeout: o.requestTimeout,
+      },
     });
+
+    sink.logger = app.log;
 
     let closing = false;
     const shutdown = (signal: string) => {
@@ -80,6 +137,7 @@ export function registerServeCommand(program: Command): void {
       app.log.info({ signal }, 'shutting down: finishing in-flight requests');
       void app
         .close()
+        .then(() => limiter?.close())
         .then(() => store.close())
         .then(
           () => process.exit(0),
@@ -92,6 +150,9 @@ export function registerServeCommand(program: Command): void {
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));
 
+    // Start with shared rate limits when Redis answers; an unreachable one was logged, and the
+    // instance serves with its own buckets until it is back.
+    if (limiter) await limiter.connected(2000);
     await app.listen({ host: o.host, port: o.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : o.port;

@@ -8,8 +8,9 @@ import { makeMemoryRateLimiter, type RateLimiter, type RatePolicy } from '../rat
 import type { Store } from '../store/store.ts';
 import './context.ts';
 import { installAudit } from './plugins/audit.ts';
-import { installErrorHandling } from './plugins/errors.ts';
+import { clientErrorHandler, frameworkErrors, installErrorHandling } from './plugins/errors.ts';
 import { installGuard } from './plugins/guard.ts';
+import { installMetrics } from './plugins/metrics.ts';
 import { clearPinRoute } from './routes/clear-pin.ts';
 import { deleteOtpRoute } from './routes/delete-otp.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -34,6 +35,48 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   perAddress: { capacity: 1200, windowSeconds: 60 },
 };
 
+/**
+ * What one client connection may hold, and for how long (docs/operations.md). The timeouts close
+ * slow-loris connections (headers or a body sent a byte at a time) and idle ones; the
+ * connection cap bounds the memory and file descriptors that a flood of sockets can take.
+ * Times in milliseconds; 0 turns a limit off.
+ */
+export interface ConnectionLimits {
+  /** Open client connections at most; a connection over the cap is closed on arrival. */
+  maxConnections: number;
+  /** Requests served on one keep-alive connection before it is closed (0: no limit). */
+  maxRequestsPerSocket: number;
+  /** A connection with no traffic either way for this long is closed. */
+  connectionTimeout: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeout: number;
+  /** The request line and headers must have arrived this long after the request began (408 otherwise). */
+  headersTimeout: number;
+  /** The whole request, body included, must have arrived this long after it began (408 otherwise). */
+  requestTimeout: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  maxConnections: 1024,
+  maxRequestsPerSocket: 0,
+  connectionTimeout: 30_000,
+  keepAliveTimeout: 72_000,
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+};
+
+/** The limits with `over` applied, checked: Node requires headersTimeout <= requestTimeout. */
+export function connectionLimits(over: Partial<ConnectionLimits> = {}): ConnectionLimits {
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...over };
+  for (const [name, v] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${name} must be a whole number >= 0`);
+  }
+  if (limits.requestTimeout > 0 && limits.headersTimeout > limits.requestTimeout) {
+    throw new RangeError('the headers timeout must not exceed the request timeout');
+  }
+  return limits;
+}
+
 export interface AppOptions {
   store: Store;
   /** The URL clients reach this server at; `aud` is checked against it. A function may give it once listening. */
@@ -45,6 +88,10 @@ export interface AppOptions {
   /** Trust `X-Forwarded-For` from a load balancer in front. */
   trustProxy?: boolean;
   tokenCacheSize?: number;
+  /** Connection cap and timeouts; each defaults to DEFAULT_CONNECTION_LIMITS. */
+  connections?: Partial<ConnectionLimits>;
+  /** Export the process's own metrics (CPU, memory, event loop) at `/metrics` too. */
+  processMetrics?: boolean;
 }
 
 /** Keys and fields that must never be written to a log. */
@@ -66,6 +113,9 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
   const clock = options.clock ?? systemClock;
   const { store } = options;
   const rateLimits = options.rateLimits ?? DEFAULT_RATE_LIMITS;
+  const limits = connectionLimits(options.connections);
+  // Node checks the header and request timeouts on this period: a fraction of the shorter one.
+  const shortest = Math.min(...[limits.headersTimeout, limits.requestTimeout].filter((t) => t > 0), 4000);
   const bootId = randomBytes(4).toString('hex');
   let seq = 0;
 
@@ -78,12 +128,25 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     genReqId: () => `${bootId}-${(++seq).toString(36)}`,
     requestIdHeader: false,
     return503OnClosing: true,
+    connectionTimeout: limits.connectionTimeout,
+    keepAliveTimeout: limits.keepAliveTimeout,
+    requestTimeout: limits.requestTimeout,
+    maxRequestsPerSocket: limits.maxRequestsPerSocket,
+    http: {
+      headersTimeout: limits.headersTimeout,
+      requestTimeout: limits.requestTimeout,
+      connectionsCheckingInterval: Math.max(25, Math.floor(shortest / 4)),
+    },
+    // Requests refused before routing answer in the wire's application error shape too.
+    clientErrorHandler,
+    frameworkErrors,
     ajv: {
       // The wire is strict: no coercion ("123" is not 123), no defaults, no silent removal of
       // extra properties; `verbose` lets the error handler name the rule a property broke.
       customOptions: { coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, verbose: true },
     },
   });
+  app.server.maxConnections = limits.maxConnections > 0 ? limits.maxConnections : Infinity;
   // Only JSON is accepted (spec 1); any other content type is refused as a 400.
   app.removeContentTypeParser('text/plain');
 
@@ -104,9 +167,14 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
   });
   installErrorHandling(app);
   installOpenApi(app, { version: VERSION });
+  const metrics = installMetrics(app, {
+    store,
+    limiter: options.limiter ?? makeMemoryRateLimiter(clock),
+    processMetrics: options.processMetrics ?? false,
+  });
   installGuard(app, {
     verifier,
-    limiter: options.limiter ?? makeMemoryRateLimiter(clock),
+    limiter: metrics.limiter,
     perAddress: rateLimits.perAddress,
     perKey: rateLimits.perKey,
   });

@@ -6,8 +6,14 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
  * cannot drift apart. Property order here is the order on the wire.
  */
 
+/**
+ * No identifier holds a NUL, and PostgreSQL cannot even compare a text with one (an error, not a
+ * miss): a NUL is refused as a 400 before any engine sees it, so both engines answer alike.
+ */
+const NO_NUL = '^[^\\u0000]*$';
+
 /** Spec 1: every property of the DS100 bodies is a non-empty string of at most 36 characters. */
-const Identifier = (description: string) => Type.String({ minLength: 1, maxLength: 36, description });
+const Identifier = (description: string) => Type.String({ minLength: 1, maxLength: 36, pattern: NO_NUL, description });
 
 /** A string or null: `type: ['string', 'null']` (valid JSON Schema, and fast to serialize). */
 const NullableString = (description?: string) =>
@@ -30,7 +36,7 @@ export const LookupBody = Type.Object({ deviceSerialNumber }, strict);
  */
 export const UserLookupBody = Type.Object(
   {
-    email: Type.String({ minLength: 1, maxLength: 254, description: 'E-mail address, matched without regard to case' }),
+    email: Type.String({ minLength: 1, maxLength: 254, pattern: NO_NUL, description: 'E-mail address, matched without regard to case' }),
     searchUnsynched: Type.Optional(Type.Boolean()),
   },
   strict,

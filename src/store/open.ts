@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { StoreLog } from './postgres/index.ts';
 import { openSqliteStore } from './sqlite/index.ts';
 import type { Store } from './store.ts';
 
@@ -7,6 +8,12 @@ export interface StoreLocation {
   dataDir: string;
   /** A `postgres://` URL; when given, the store is PostgreSQL and `dataDir` holds only key files. */
   databaseUrl?: string;
+  /** PostgreSQL only: bound in milliseconds on each wait for the database (default 5000). */
+  timeoutMs?: number;
+  /** PostgreSQL only: most connections of this process (default 10). */
+  poolSize?: number;
+  /** PostgreSQL only: where faults that no request waits on are reported. */
+  log?: StoreLog;
 }
 
 export const SQLITE_FILE = 'ds100-admin.db';
@@ -15,7 +22,13 @@ export const SQLITE_FILE = 'ds100-admin.db';
 export async function openStore(location: StoreLocation): Promise<Store> {
   if (location.databaseUrl) {
     const { openPostgresStore } = await import('./postgres/index.ts');
-    return openPostgresStore({ url: location.databaseUrl });
+    const { databaseUrl: url, timeoutMs, poolSize, log } = location;
+    return openPostgresStore({
+      url,
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(poolSize !== undefined ? { poolSize } : {}),
+      ...(log ? { log } : {}),
+    });
   }
   return openSqliteStore({ file: join(location.dataDir, SQLITE_FILE) });
 }

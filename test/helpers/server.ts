@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../../src/domain/clock.ts';
 import { demoRegistrations, demoUsers } from '../../src/domain/demo-seed.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
 import { ROLES, type Actor, type Role } from '../../src/domain/types.ts';
-import { buildApp, type RateLimits } from '../../src/http/app.ts';
+import { buildApp, type ConnectionLimits, type RateLimits } from '../../src/http/app.ts';
 import type { Store } from '../../src/store/store.ts';
 import { openTestStore, type Engine } from './stores.ts';
 
@@ -57,6 +57,8 @@ export interface StartOptions {
   rateLimits?: RateLimits;
   clock?: Clock;
   tokenCacheSize?: number;
+  /** Connection cap and timeouts (overload tests use small ones). */
+  connections?: Partial<ConnectionLimits>;
 }
 
 const GENEROUS: RateLimits = {
@@ -85,6 +87,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     publicUrl: () => url,
     rateLimits: options.rateLimits ?? GENEROUS,
     ...(options.tokenCacheSize !== undefined ? { tokenCacheSize: options.tokenCacheSize } : {}),
+    ...(options.connections ? { connections: options.connections } : {}),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();

@@ -1,3 +1,5 @@
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, apiError } from '../../errors.ts';
 
@@ -25,6 +27,7 @@ interface AjvError {
 /** The rule a property broke, in words, from the schema that states it. */
 function ruleOf(e: AjvError): string {
   const s = e.parentSchema ?? {};
+  if (e.keyword === 'pattern') return 'must not contain a NUL character';
   if (s.type === 'boolean') return 'must be true or false';
   if (s.type === 'string') return `must be a non-empty string of at most ${s.maxLength ?? 'any number of'} characters`;
   return 'has the wrong type';
@@ -76,7 +79,46 @@ export function installErrorHandling(app: FastifyInstance): void {
     return sendError(request, reply, apiError('INTERNAL'));
   });
 
+  // An `Expect` other than 100-continue: Node answers 417 itself, with no body, unless asked.
+  app.server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+    const error = apiError('EXPECTATION_FAILED');
+    res.writeHead(error.status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'close' });
+    res.end(JSON.stringify({ code: error.code, description: error.description }));
+  });
+
   app.setNotFoundHandler((request, reply) =>
     sendError(request, reply, apiError('ROUTE_NOT_FOUND', request.method, request.url.split('?', 1)[0] ?? '')),
   );
+}
+
+/**
+ * Fastify's `frameworkErrors`: a URL that does not decode (`/%zz`) is refused before routing,
+ * and would otherwise get Fastify's own body, in neither of the wire's two shapes.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('X-Request-Id', request.id);
+  reply.header('Cache-Control', 'no-store');
+  void sendError(request, reply, apiError(error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'BAD_URL' : 'INTERNAL'));
+}
+
+/**
+ * The server's `clientError`: a request Node's HTTP parser refuses (not HTTP, headers over
+ * 16 KiB, too slow) never reaches Fastify. Like Fastify's default handler, answer once if no
+ * response has started on the socket, then close it; unlike it, in the application error shape.
+ */
+export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const error = apiError(
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'BAD_HTTP_REQUEST',
+  );
+  this.log.debug({ err: { code: err.code, message: err.message } }, 'request refused by the HTTP parser');
+  const started = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (socket.writable && !started) {
+    const body = JSON.stringify({ code: error.code, description: error.description });
+    socket.write(
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }

@@ -1,0 +1,82 @@
+/**
+ * Versioned schema of the PostgreSQL store: the same versions, tables and column names as
+ * `sqlite/migrations.ts`, so that `store/rows.ts` maps rows of either engine and both answer
+ * byte for byte alike. A migration is never edited once released: a change is a new entry here
+ * and in the SQLite list, under the same version number.
+ *
+ * Choices that keep the two engines identical:
+ * - timestamps are TEXT holding the wire's ISO 8601 strings, as on SQLite, not `timestamptz`
+ *   (which would reformat them and lose the `Z` form);
+ * - every text column compares and sorts with `COLLATE "C"` (bytes, like SQLite's BINARY),
+ *   whatever the database's default collation, so ORDER BY and `at >= ?` agree across engines;
+ * - the audit target stays TEXT holding the JSON as written (JSONB would reorder its keys);
+ * - booleans are BOOLEAN (SQLite stores 0/1; the row mappers read both).
+ */
+export const postgresMigrations: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'directory, credentials, api keys, audit trail',
+    sql: `
+      CREATE TABLE users (
+        id               TEXT COLLATE "C" PRIMARY KEY,
+        email            TEXT COLLATE "C",
+        email_lower      TEXT COLLATE "C",
+        first_name       TEXT COLLATE "C",
+        last_name        TEXT COLLATE "C",
+        creation_date    TEXT COLLATE "C" NOT NULL,
+        identity_source  TEXT COLLATE "C",
+        user_status      TEXT COLLATE "C" NOT NULL CHECK (user_status IN ('Enabled', 'Disabled')),
+        mark_deleted     BOOLEAN NOT NULL DEFAULT FALSE,
+        mark_deleted_at  TEXT COLLATE "C",
+        mark_deleted_by  TEXT COLLATE "C",
+        last_sync_time   TEXT COLLATE "C"
+      );
+      CREATE UNIQUE INDEX users_email_lower ON users (email_lower);
+
+      CREATE TABLE credentials (
+        id                       TEXT COLLATE "C" PRIMARY KEY,
+        name                     TEXT COLLATE "C",
+        user_id                  TEXT COLLATE "C" NOT NULL REFERENCES users (id),
+        device_type              TEXT COLLATE "C" NOT NULL,
+        registered_date          TEXT COLLATE "C" NOT NULL,
+        token_serial             TEXT COLLATE "C" NOT NULL,
+        updated_at               TEXT COLLATE "C" NOT NULL,
+        token_state              TEXT COLLATE "C" NOT NULL,
+        expiry_date              TEXT COLLATE "C",
+        token_status             TEXT COLLATE "C" NOT NULL CHECK (token_status IN ('Enabled', 'Disabled')),
+        token_status_reason      TEXT COLLATE "C",
+        assigned_at              TEXT COLLATE "C",
+        assigned_by              TEXT COLLATE "C",
+        pin_set                  BOOLEAN NOT NULL DEFAULT FALSE,
+        token_status_changed_at  TEXT COLLATE "C",
+        token_status_changed_by  TEXT COLLATE "C",
+        device_serial            TEXT COLLATE "C" NOT NULL
+      );
+      CREATE UNIQUE INDEX credentials_token_serial ON credentials (token_serial);
+      CREATE INDEX credentials_device_serial ON credentials (device_serial);
+      CREATE INDEX credentials_user_device ON credentials (user_id, device_serial);
+
+      CREATE TABLE api_keys (
+        access_id       TEXT COLLATE "C" PRIMARY KEY,
+        role            TEXT COLLATE "C" NOT NULL CHECK (role IN ('SuperAdmin', 'HelpDeskAdmin', 'ReadOnly')),
+        description     TEXT COLLATE "C",
+        public_key_pem  TEXT COLLATE "C" NOT NULL,
+        created_at      TEXT COLLATE "C" NOT NULL
+      );
+
+      CREATE TABLE audit_events (
+        seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at              TEXT COLLATE "C" NOT NULL,
+        subject         TEXT COLLATE "C",
+        role            TEXT COLLATE "C",
+        client_address  TEXT COLLATE "C",
+        request_id      TEXT COLLATE "C",
+        operation       TEXT COLLATE "C" NOT NULL,
+        target          TEXT COLLATE "C" NOT NULL,
+        outcome         TEXT COLLATE "C" NOT NULL,
+        status          INTEGER NOT NULL
+      );
+      CREATE INDEX audit_events_at ON audit_events (at);
+    `,
+  },
+];

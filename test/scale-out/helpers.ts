@@ -1,0 +1,227 @@
+/**
+ * What the scale-out suites share: the real PostgreSQL and Redis on loopback (each test in a
+ * schema and a key prefix of its own), and a TCP proxy in front of either that a test can cut
+ * and restore, to play an outage without touching the machine's services.
+ */
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { Redis } from 'ioredis';
+import type { Actor, AuditEvent, Credential, User } from '../../src/domain/types.ts';
+import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres/index.ts';
+import { freshSchema } from '../helpers/stores.ts';
+
+export const REDIS_URL = process.env.REDIS_URL_TEST || 'redis://127.0.0.1:6379';
+/** A loopback port nothing listens on: connections are refused at once. */
+export const CLOSED_PORT_REDIS_URL = 'redis://127.0.0.1:1';
+
+export const seeder: Actor = { subject: 'scale-out-test', role: null, clientAddress: 'local', requestId: null };
+
+/** A Redis key prefix no other test uses; `cleanup` deletes its keys. */
+export function redisPrefix(): { prefix: string; cleanup(): Promise<void>; keys(): Promise<string[]> } {
+  const prefix = `ds100-test:${process.pid}:${randomBytes(5).toString('hex')}:`;
+  const withClient = async <T>(work: (r: Redis) => Promise<T>): Promise<T> => {
+    const r = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, retryStrategy: () => null });
+    r.on('error', () => {});
+    try {
+      return await work(r);
+    } finally {
+      r.disconnect();
+    }
+  };
+  const keys = () => withClient((r) => r.keys(`${prefix}*`));
+  return {
+    prefix,
+    keys,
+    cleanup: () =>
+      withClient(async (r) => {
+        const found = await r.keys(`${prefix}*`);
+        if (found.length > 0) await r.del(...found);
+      }),
+  };
+}
+
+/**
+ * A fresh schema and a way to open any number of stores (separate pools, as separate instances
+ * would have) on it. `dispose` closes them all and drops the schema.
+ */
+export async function sharedSchema(): Promise<{
+  schema: string;
+  url: string;
+  open(options?: Partial<PostgresStoreOptions>): Promise<PostgresStore>;
+  dispose(): Promise<void>;
+}> {
+  const fresh = await freshSchema('ds100_so');
+  const stores: PostgresStore[] = [];
+  return {
+    schema: fresh.schema,
+    url: fresh.url,
+    async open(options = {}) {
+      const store = await openPostgresStore({ url: fresh.url, schema: fresh.schema, poolSize: 4, ...options });
+      stores.push(store);
+      return store;
+    },
+    async dispose() {
+      for (const s of stores.splice(0)) await s.close().catch(() => {});
+      await fresh.dispose();
+    },
+  };
+}
+
+export type ProxyMode = 'forward' | 'reset' | 'blackhole';
+
+export interface TcpProxy {
+  port: number;
+  /** forward: pass bytes both ways. reset: refuse (reset) every connection, cutting the open ones.
+   * blackhole: accept and hold connections, and freeze the open ones, answering nothing. */
+  setMode(mode: ProxyMode): void;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy on a loopback port in front of `target`, under the test's control. */
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  let mode: ProxyMode = 'forward';
+  const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  const held = new Set<net.Socket>();
+
+  const server = net.createServer((client) => {
+    client.on('error', () => {});
+    if (mode === 'reset') return void client.resetAndDestroy();
+    if (mode === 'blackhole') {
+      held.add(client);
+      client.on('close', () => held.delete(client));
+      return;
+    }
+    const upstream = net.connect(target.port, target.host);
+    upstream.on('error', () => {});
+    const pair = { client, upstream };
+    pairs.add(pair);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const end = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end);
+    upstream.on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+
+  return {
+    port,
+    setMode(next) {
+      mode = next;
+      if (next === 'reset') {
+        for (const { client } of pairs) client.resetAndDestroy();
+        for (const s of held) s.resetAndDestroy();
+      } else if (next === 'blackhole') {
+        // The connections stay open but nothing passes any more: the other side hears nothing.
+        for (const { client, upstream } of pairs) {
+          client.unpipe(upstream);
+          upstream.unpipe(client);
+          client.pause();
+          upstream.pause();
+        }
+      } else {
+        for (const s of held) s.destroy();
+        // Frozen connections are dead for good: their protocol state is lost.
+        for (const { client } of pairs) if (client.isPaused()) client.destroy();
+      }
+    },
+    async close() {
+      for (const { client, upstream } of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
+      for (const s of held) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export function user(id: string, email = `${id}@example.com`): User {
+  return {
+    id,
+    emailAddress: email,
+    firstName: null,
+    lastName: null,
+    creationDate: '2026-01-01T00:00:00.000Z',
+    identitySource: 'Internal Database',
+    userStatus: 'Enabled',
+    markDeleted: false,
+    markDeletedAt: null,
+    markDeletedBy: null,
+    lastSyncTime: null,
+  };
+}
+
+export function credential(id: string, userId: string, device: string, token: string, over: Partial<Credential> = {}): Credential {
+  return {
+    id,
+    name: null,
+    userId,
+    deviceType: 'SecurID DS100',
+    registeredDate: '2026-01-01T00:00:00.000Z',
+    tokenSerialNumber: token,
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    tokenState: 'Activated',
+    expiryDate: null,
+    tokenStatus: 'Enabled',
+    tokenStatusReason: null,
+    assignedAt: '2026-01-01T00:00:00.000Z',
+    assignedBy: null,
+    pinSet: false,
+    tokenStatusChangedAt: null,
+    tokenStatusChangedBy: null,
+    deviceSerialNumber: device,
+    ...over,
+  };
+}
+
+export function auditEvent(operation: string, over: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    at: '2026-01-01T00:00:00.000Z',
+    subject: 'sub-1',
+    role: 'HelpDeskAdmin',
+    clientAddress: '127.0.0.1',
+    requestId: 'req-1',
+    operation,
+    target: { userId: 'u-1', deviceSerialNumber: '140100080' },
+    outcome: 'unchanged',
+    status: 200,
+    ...over,
+  };
+}
+
+/**
+ * Checks a toggling history against the final state. `changed` holds the `changed` enable and
+ * disable events of one credential set, in commit order (`seq`). Walking them from the initial
+ * statuses, each must be a real transition (some credential had the other status); the result
+ * is the number of transitions and the state the last one names.
+ */
+export function replayTransitions(
+  initial: Array<'Enabled' | 'Disabled'>,
+  changed: Array<{ operation: string }>,
+): { transitions: number; impossible: number; state: Array<'Enabled' | 'Disabled'> } {
+  let state = [...initial];
+  let transitions = 0;
+  let impossible = 0;
+  for (const e of changed) {
+    const target = e.operation === 'ds100.enable' ? 'Enabled' : 'Disabled';
+    if (state.some((s) => s !== target)) transitions++;
+    else impossible++;
+    state = state.map(() => target);
+  }
+  return { transitions, impossible, state };
+}
+
+/** Polls `check` until it returns true, at most `attempts` times `everyMs` apart. */
+export async function eventually(check: () => Promise<boolean>, attempts = 60, everyMs = 250): Promise<boolean> {
+  for (let i = 0; i < attempts; i++) {
+    if (await check().catch(() => false)) return true;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return false;
+}

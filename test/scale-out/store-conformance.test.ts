@@ -1,0 +1,141 @@
+/**
+ * The PostgreSQL store against the same expectations as SQLite: one script of writes and reads
+ * runs on a fresh store of each engine, and the two transcripts must be identical, byte for byte
+ * (JSON), besides the absolute checks along the way. Ordering, case-insensitive e-mail, booleans,
+ * nulls, rollback of a failed transaction, buffered audit events, `since`/`limit` of the trail.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ApiError, apiError } from '../../src/errors.ts';
+import { postgresMigrations } from '../../src/store/postgres/migrations.ts';
+import { sqliteMigrations } from '../../src/store/sqlite/migrations.ts';
+import type { Store } from '../../src/store/store.ts';
+import { openTestStore, type Engine } from '../helpers/stores.ts';
+import { auditEvent, credential, user } from './helpers.ts';
+
+async function script(store: Store): Promise<unknown[]> {
+  const out: unknown[] = [];
+  const note = (label: string, value: unknown) => out.push([label, value]);
+
+  await store.transaction(async (tx) => {
+    await tx.insertUser({ ...user('u-1', 'Jane.Doe@Example.COM'), firstName: 'Jane', markDeleted: true, markDeletedAt: '2026-02-01T00:00:00.000Z' });
+    await tx.insertUser(user('u-2'));
+    // Serials whose byte order differs from a natural-language collation's.
+    await tx.insertCredential(credential('c-1', 'u-1', '140100080', 'b-2', { pinSet: true }));
+    await tx.insertCredential(credential('c-2', 'u-1', '140100080', 'B-1', { tokenStatus: 'Disabled' }));
+    await tx.insertCredential(credential('c-3', 'u-2', '140100080', '_a', { registeredDate: '2025-12-31T23:59:59.999Z' }));
+    await tx.insertCredential(credential('c-4', 'u-1', '777', 'a-1'));
+    await tx.appendAudit(auditEvent('seed', { outcome: 'changed', at: '2026-01-01T00:00:01.000Z' }));
+  });
+
+  note('userById', await store.userById('u-1'));
+  note('userById missing', await store.userById('nobody'));
+  note('userByEmail any case', await store.userByEmail('jane.doe@example.com'));
+  note('userByEmail upper', (await store.userByEmail('JANE.DOE@EXAMPLE.COM'))?.id);
+  note('byDevice order', (await store.credentialsByDevice('140100080')).map((c) => c.tokenSerialNumber));
+  note('byDevice full', await store.credentialsByDevice('140100080'));
+  note('ofUserDevice', (await store.credentialsOfUserDevice('u-1', '140100080')).map((c) => [c.id, c.tokenStatus, c.pinSet]));
+  note('byToken', await store.credentialByTokenSerial('b-2'));
+  note('byToken case-sensitive', await store.credentialByTokenSerial('B-2'));
+  note('deviceCount', await store.deviceCountOfUser('u-1'));
+  note('deviceCount none', await store.deviceCountOfUser('nobody'));
+
+  await store.transaction(async (tx) => {
+    // Inside a transaction the reads see its own writes.
+    await tx.setCredentialStatus('c-2', { tokenStatus: 'Enabled', changedAt: '2026-03-01T00:00:00.000Z', changedBy: 'sub-9' });
+    note('tx sees own write', (await tx.credentialByTokenSerial('B-1'))?.tokenStatus);
+    await tx.clearCredentialPin('c-1', '2026-03-01T00:00:00.001Z');
+    await tx.deleteCredential('c-4');
+    note('tx deviceCount', await tx.deviceCountOfUser('u-1'));
+    note('tx apiKeys', await tx.apiKeys());
+    await tx.insertApiKey({ accessId: 'k-2', role: 'ReadOnly', description: null, publicKeyPem: 'PEM2', createdAt: '2026-01-02T00:00:00.000Z' });
+    await tx.insertApiKey({ accessId: 'k-1', role: 'SuperAdmin', description: 'root', publicKeyPem: 'PEM1', createdAt: '2026-01-02T00:00:00.000Z' });
+    note('deleteApiKey missing', await tx.deleteApiKey('k-none'));
+  });
+  note('after changes', await store.credentialsOfUserDevice('u-1', '140100080'));
+  note('deleted', await store.credentialByTokenSerial('a-1'));
+  note('apiKeys order', (await store.apiKeys()).map((k) => k.accessId));
+  note('apiKey', await store.apiKey('k-1'));
+
+  // A failed transaction leaves nothing behind: neither its change nor its audit event.
+  const failure = await store
+    .transaction(async (tx) => {
+      await tx.setCredentialStatus('c-1', { tokenStatus: 'Disabled', changedAt: '2026-04-01T00:00:00.000Z', changedBy: 'sub-x' });
+      await tx.appendAudit(auditEvent('ds100.disable', { outcome: 'changed', at: '2026-04-01T00:00:00.000Z' }));
+      throw apiError('TOO_MANY_KEYS');
+    })
+    .then(
+      () => 'resolved',
+      (e: unknown) => (e instanceof ApiError ? e.errorName : String(e)),
+    );
+  note('failed transaction', failure);
+  note('after rollback', (await store.credentialByTokenSerial('b-2'))?.tokenStatus);
+
+  // A database error (duplicate key) fails only its own transaction; the store keeps working.
+  const duplicate = await store.transaction((tx) => tx.insertUser(user('u-2'))).then(
+    () => 'resolved',
+    () => 'rejected',
+  );
+  note('duplicate user', duplicate);
+  note('still working', (await store.userById('u-2'))?.id);
+
+  // Audit events of calls that changed nothing: buffered, then written in order.
+  for (let i = 0; i < 1200; i++) {
+    store.recordAudit(auditEvent('ds100.lookup', { at: `2026-05-01T00:00:00.${String(i % 1000).padStart(3, '0')}Z`, requestId: `r-${i}` }));
+  }
+  await store.flush();
+  const trail = await store.audit();
+  note('trail length', trail.length);
+  note('trail seq increasing', trail.every((e, i) => i === 0 || e.seq > trail[i - 1]!.seq));
+  note('trail request order', trail.slice(1).map((e) => e.requestId).join(',') === Array.from({ length: 1200 }, (_, i) => `r-${i}`).join(','));
+  note('trail first', { ...trail[0], seq: undefined });
+  note('since', (await store.audit({ since: '2026-05-01T00:00:00.998Z' })).map((e) => e.requestId));
+  note('limit', (await store.audit({ limit: 3 })).map((e) => e.operation));
+  note('since+limit', (await store.audit({ since: '2026-05-01T00:00:00.500Z', limit: 2 })).map((e) => e.requestId));
+  await store.ping();
+  note('ping', 'ok');
+  return out;
+}
+
+const transcripts = new Map<Engine, unknown[]>();
+
+describe('both engines answer identically', () => {
+  for (const engine of ['sqlite', 'postgres'] as const) {
+    test(`${engine}: the script runs and its answers hold`, async () => {
+      const { store, dispose } = await openTestStore(engine);
+      try {
+        assert.equal(store.engine, engine);
+        const t = await script(store);
+        transcripts.set(engine, t);
+        const get = (label: string) => (t.find((x) => (x as [string])[0] === label) as [string, unknown])[1];
+        assert.deepEqual(get('byDevice order'), ['_a', 'B-1', 'b-2']);
+        assert.equal(get('userByEmail upper'), 'u-1');
+        assert.equal(get('byToken case-sensitive'), null);
+        assert.equal(get('tx sees own write'), 'Enabled');
+        assert.equal(get('failed transaction'), 'TOO_MANY_KEYS');
+        assert.equal(get('after rollback'), 'Enabled');
+        assert.equal(get('duplicate user'), 'rejected');
+        assert.equal(get('trail length'), 1201);
+        assert.equal(get('trail request order'), true);
+        assert.deepEqual(get('apiKeys order'), ['k-1', 'k-2']);
+        assert.equal((get('userById') as { markDeleted: boolean }).markDeleted, true);
+      } finally {
+        await dispose();
+      }
+    });
+  }
+
+  test('the transcripts of SQLite and PostgreSQL are the same', () => {
+    const sqlite = transcripts.get('sqlite');
+    const postgres = transcripts.get('postgres');
+    assert.ok(sqlite && postgres, 'both engines ran the script');
+    assert.equal(JSON.stringify(postgres), JSON.stringify(sqlite));
+  });
+
+  test('the two engines have the same migrations, version for version', () => {
+    assert.deepEqual(
+      postgresMigrations.map((m) => [m.version, m.name]),
+      sqliteMigrations.map((m) => [m.version, m.name]),
+    );
+  });
+});
