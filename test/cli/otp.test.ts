@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { systemClock } from '../../src/domain/clock.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
+import type { BulkResult } from '../../src/cli/otp.ts';
 import type { Role } from '../../src/domain/types.ts';
 import { API, startServer, type TestServer } from '../helpers/server.ts';
 import { tempDir } from '../helpers/stores.ts';
@@ -170,21 +171,12 @@ describe('exit codes', () => {
   });
 });
 
-interface BulkLine {
-  row: number;
-  device: string | null;
-  user: string | null;
-  outcome: 'ok' | 'failed';
-  status: number | null;
-  message: string;
-  userId?: string;
-}
 
-const lines = (text: string): BulkLine[] =>
+const lines = (text: string): BulkResult[] =>
   text
     .split('\n')
     .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as BulkLine)
+    .map((l) => JSON.parse(l) as BulkResult)
     .sort((a, b) => a.row - b.row);
 
 describe('bulk', () => {

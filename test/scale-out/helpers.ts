@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Redis } from 'ioredis';
-import type { Actor, AuditEvent, Credential, User } from '../../src/domain/types.ts';
+import type { Actor } from '../../src/domain/types.ts';
 import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres/index.ts';
 import { freshSchema } from '../helpers/stores.ts';
 
@@ -141,59 +141,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   };
 }
 
-export function user(id: string, email = `${id}@example.com`): User {
-  return {
-    id,
-    emailAddress: email,
-    firstName: null,
-    lastName: null,
-    creationDate: '2026-01-01T00:00:00.000Z',
-    identitySource: 'Internal Database',
-    userStatus: 'Enabled',
-    markDeleted: false,
-    markDeletedAt: null,
-    markDeletedBy: null,
-    lastSyncTime: null,
-  };
-}
-
-export function credential(id: string, userId: string, device: string, token: string, over: Partial<Credential> = {}): Credential {
-  return {
-    id,
-    name: null,
-    userId,
-    deviceType: 'SecurID DS100',
-    registeredDate: '2026-01-01T00:00:00.000Z',
-    tokenSerialNumber: token,
-    updatedAt: '2026-01-01T00:00:00.000Z',
-    tokenState: 'Activated',
-    expiryDate: null,
-    tokenStatus: 'Enabled',
-    tokenStatusReason: null,
-    assignedAt: '2026-01-01T00:00:00.000Z',
-    assignedBy: null,
-    pinSet: false,
-    tokenStatusChangedAt: null,
-    tokenStatusChangedBy: null,
-    deviceSerialNumber: device,
-    ...over,
-  };
-}
-
-export function auditEvent(operation: string, over: Partial<AuditEvent> = {}): AuditEvent {
-  return {
-    at: '2026-01-01T00:00:00.000Z',
-    subject: 'sub-1',
-    role: 'HelpDeskAdmin',
-    clientAddress: '127.0.0.1',
-    requestId: 'req-1',
-    operation,
-    target: { userId: 'u-1', deviceSerialNumber: '140100080' },
-    outcome: 'unchanged',
-    status: 200,
-    ...over,
-  };
-}
+export { auditEvent, credential, user } from '../helpers/records.ts';
 
 /**
  * Checks a toggling history against the final state. `changed` holds the `changed` enable and

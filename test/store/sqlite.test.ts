@@ -12,10 +12,10 @@ import { createInterface } from 'node:readline';
 import { afterEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import type { AuditEvent, User } from '../../src/domain/types.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import { sqliteMigrations } from '../../src/store/sqlite/migrations.ts';
 import type { Store } from '../../src/store/store.ts';
+import { auditEvent, user } from '../helpers/records.ts';
 import { tempDir } from '../helpers/stores.ts';
 
 const dirs: Array<{ dispose(): void }> = [];
@@ -42,38 +42,6 @@ async function close(store: Store): Promise<void> {
   stores.splice(stores.indexOf(store), 1);
 }
 
-function user(id: string): User {
-  return {
-    id,
-    emailAddress: `${id}@example.com`,
-    firstName: null,
-    lastName: null,
-    creationDate: '2026-01-01T00:00:00.000Z',
-    identitySource: 'Internal Database',
-    userStatus: 'Enabled',
-    markDeleted: false,
-    markDeletedAt: null,
-    markDeletedBy: null,
-    lastSyncTime: null,
-  };
-}
-
-function event(operation: string, over: Partial<AuditEvent> = {}): AuditEvent {
-  return {
-    at: '2026-01-01T00:00:00.000Z',
-    subject: 'sub-1',
-    role: 'HelpDeskAdmin',
-    clientAddress: '127.0.0.1',
-    requestId: 'req-1',
-    operation,
-    target: { userId: 'u-1', deviceSerialNumber: '140100080' },
-    outcome: 'unchanged',
-    status: 200,
-    ...over,
-  };
-}
-
-/** Reads a file's rows with a connection of its own, as another process would. */
 function rawQuery(file: string, sql: string): unknown[] {
   const db = new Database(file, { readonly: true });
   try {
@@ -181,7 +149,7 @@ describe('group commit', () => {
       Array.from({ length: n }, (_, i) =>
         store.transaction(async (tx) => {
           await tx.insertUser(user(`u-${i}`));
-          await tx.appendAudit(event('user.add', { target: { userId: `u-${i}` }, outcome: 'changed' }));
+          await tx.appendAudit(auditEvent('user.add', { target: { userId: `u-${i}` }, outcome: 'changed' }));
           return i;
         }),
       ),
@@ -200,11 +168,11 @@ describe('group commit', () => {
     const seen: Record<string, unknown> = {};
     const a = store.transaction(async (tx) => {
       await tx.insertUser(user('a'));
-      await tx.appendAudit(event('a'));
+      await tx.appendAudit(auditEvent('a'));
     });
     const b = store.transaction(async (tx) => {
       await tx.insertUser(user('b'));
-      await tx.appendAudit(event('b'));
+      await tx.appendAudit(auditEvent('b'));
       // Same batch as a: a's write is visible inside the transaction, not yet outside it.
       seen.insideA = (await tx.userById('a')) !== null;
       seen.outsideA = (await store.userById('a')) !== null;
@@ -212,7 +180,7 @@ describe('group commit', () => {
     });
     const c = store.transaction(async (tx) => {
       await tx.insertUser(user('c'));
-      await tx.appendAudit(event('c'));
+      await tx.appendAudit(auditEvent('c'));
       seen.insideB = (await tx.userById('b')) !== null;
     });
     const settled = await Promise.allSettled([a, b, c]);
@@ -282,9 +250,9 @@ describe('audit events without a transaction', () => {
     const file = newFile();
     const store = open(file);
     const events = [
-      event('ds100.lookup'),
-      event('ds100.enable', { subject: null, role: null, outcome: 'denied', status: 403, target: {} }),
-      event('users.lookup', { outcome: 'not_found', status: 404, target: { email: 'x@example.com' }, requestId: null, clientAddress: null }),
+      auditEvent('ds100.lookup'),
+      auditEvent('ds100.enable', { subject: null, role: null, outcome: 'denied', status: 403, target: {} }),
+      auditEvent('users.lookup', { outcome: 'not_found', status: 404, target: { email: 'x@example.com' }, requestId: null, clientAddress: null }),
     ];
     for (const e of events) store.recordAudit(e);
     await store.flush();
@@ -300,10 +268,10 @@ describe('audit events without a transaction', () => {
   test('flush with nothing pending returns, and a pending event survives a failing transaction', async () => {
     const store = open(newFile());
     await store.flush();
-    store.recordAudit(event('before-failure'));
+    store.recordAudit(auditEvent('before-failure'));
     await assert.rejects(
       store.transaction(async (tx) => {
-        await tx.appendAudit(event('inside-failure'));
+        await tx.appendAudit(auditEvent('inside-failure'));
         throw new Error('no');
       }),
       /no/,
@@ -315,7 +283,7 @@ describe('audit events without a transaction', () => {
   test('audit({since, limit}) filters by time and bounds the answer', async () => {
     const store = open(newFile());
     for (const at of ['2026-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z', '2026-01-03T00:00:00.000Z']) {
-      store.recordAudit(event(`op-${at.slice(8, 10)}`, { at }));
+      store.recordAudit(auditEvent(`op-${at.slice(8, 10)}`, { at }));
     }
     await store.flush();
     assert.deepEqual((await store.audit({ since: '2026-01-02T00:00:00.000Z' })).map((e) => e.operation), ['op-02', 'op-03']);
@@ -325,7 +293,7 @@ describe('audit events without a transaction', () => {
   test('close() commits what is pending; the store refuses work after it', async () => {
     const file = newFile();
     const store = open(file);
-    store.recordAudit(event('last-words'));
+    store.recordAudit(auditEvent('last-words'));
     await close(store);
     await assert.rejects(store.transaction(async () => undefined));
     const reopened = open(file);
@@ -338,7 +306,7 @@ describe('files', () => {
     const file = join(newFile('unused'), '..', 'nested', 'deeper', 'store.db');
     const store = open(file);
     await store.transaction((tx) => tx.insertUser(user('u')));
-    store.recordAudit(event('x'));
+    store.recordAudit(auditEvent('x'));
     await store.flush();
     for (const f of [file, `${file}-wal`, `${file}-shm`]) {
       assert.ok(existsSync(f), `${f} exists while the store is open`);
