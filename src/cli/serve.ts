@@ -6,7 +6,7 @@ import { systemClock } from '../domain/clock.ts';
 import { demoRegistrations, demoUsers } from '../domain/demo-seed.ts';
 import { makeDirectoryService } from '../domain/directory.ts';
 import type { Actor } from '../domain/types.ts';
-import { DEFAULT_CONNECTION_LIMITS, DEFAULT_RATE_LIMITS, REDACTED_PATHS, buildApp } from '../http/app.ts';
+import { DEFAULT_CONNECTION_LIMITS, DEFAULT_RATE_LIMITS, REDACTED_PATHS } from '../http/settings.ts';
 import type { SharedRateLimiter } from '../ratelimit/redis.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
@@ -84,6 +84,8 @@ export function registerServeCommand(program: Command): void {
       .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info')),
   ).action(async (o: ServeOptions) => {
     // The store and the limiter exist before the app whose logger they report faults to.
+    // Fastify and the routes load here, not when the CLI starts: other commands never need them.
+    const { buildApp } = await import('../http/app.ts');
     const sink: { logger?: Pick<ReturnType<typeof buildApp>['log'], 'warn' | 'info' | 'error'> } = {};
     const log = {
       warn: (obj: object, msg: string) => (sink.logger ? sink.logger.warn(obj, msg) : console.error(msg, obj)),
