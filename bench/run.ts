@@ -12,6 +12,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { connectionUrl } from '../src/store/postgres/index.ts';
 import {
   API, ROOT, createKey, deviceOf, freePort, load, report, runCli, signToken, startChild, startServer, userIdOf, writeDataset,
   type Child, type Figures, type Scenario,
@@ -81,10 +83,13 @@ async function prepare(dataDir: string, extra: string[] = []): Promise<void> {
   await runCli(['ds100', 'import', files.ds100, '--data', dataDir, ...extra]);
 }
 
+const { Client } = pg;
+
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'ds100-bench-'));
   const rows: Array<Figures & { ratio?: number; rssMb?: number }> = [];
   const children: Child[] = [];
+  let dropSchema: (() => Promise<void>) | undefined;
   try {
     console.log(`bench: ${smoke ? 'smoke' : 'full'} run, ${duration} s per scenario, ${connections} connections, ${records} records`);
     const basePort = await freePort();
@@ -126,20 +131,29 @@ async function main(): Promise<void> {
     rows.push({ ...f, ratio: f.reqPerSec / base.reqPerSec, rssMb: server.rssMb() });
     await server.stop();
 
-    const databaseUrl = args['database-url'];
-    if (databaseUrl) {
+    const baseUrl = args['database-url'];
+    if (baseUrl) {
+      // A schema of its own, dropped afterwards, so that the run starts from an empty directory.
+      const schema = `bench_${process.pid}`;
+      const pg = new Client({ connectionString: connectionUrl(baseUrl, undefined) });
+      await pg.connect();
+      await pg.query(`CREATE SCHEMA ${schema}`);
+      dropSchema = async () => {
+        await pg.query(`DROP SCHEMA ${schema} CASCADE`);
+        await pg.end();
+      };
+      const databaseUrl = connectionUrl(baseUrl, schema);
       const pgDir = join(work, 'postgres');
       const extra = ['--database-url', databaseUrl];
       await prepare(pgDir, extra);
-      const pg = await startServer(pgDir, extra);
-      children.push(pg);
-      const pgKey = await createKey(pgDir, pg.url, extra);
-      const pgToken = signToken(pgKey);
-      for (const s of [lookupScenario('lookup (postgres)', pg, pgToken), toggleScenario('toggle (postgres)', pg, pgToken)]) {
+      const pgServer = await startServer(pgDir, extra);
+      children.push(pgServer);
+      const pgToken = signToken(await createKey(pgDir, pgServer.url, extra));
+      for (const s of [lookupScenario('lookup (postgres)', pgServer, pgToken), toggleScenario('toggle (postgres)', pgServer, pgToken)]) {
         const r = await load(s);
-        rows.push({ ...r, ratio: r.reqPerSec / base.reqPerSec, rssMb: pg.rssMb() });
+        rows.push({ ...r, ratio: r.reqPerSec / base.reqPerSec, rssMb: pgServer.rssMb() });
       }
-      await pg.stop();
+      await pgServer.stop();
     }
 
     report('bench', rows, { smoke, duration, connections, records, node: process.version });
@@ -150,6 +164,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const c of children) if (c.process.exitCode === null) c.process.kill('SIGKILL');
+    await dropSchema?.();
     rmSync(work, { recursive: true, force: true });
   }
 }
