@@ -2,9 +2,12 @@ import type { ApiKey, AuditEvent, Credential, Role, StoredAuditEvent, TokenStatu
 
 /**
  * Column lists and row mappers that both SQL engines share: the tables have the same columns
- * on SQLite and PostgreSQL, so a row reads back the same way from either.
+ * on SQLite and PostgreSQL, so a row reads back the same way from either. Rows are read as
+ * arrays of cells in the order of the column list (better-sqlite3 `.raw()`, pg `rowMode:
+ * 'array'`): building a keyed object per row only to copy it into another cost more than the
+ * query itself.
  */
-type Row = Record<string, unknown>;
+export type Cells = unknown[];
 
 export const USER_COLUMNS =
   'id, email, first_name, last_name, creation_date, identity_source, user_status, mark_deleted, mark_deleted_at, mark_deleted_by, last_sync_time';
@@ -15,19 +18,19 @@ export const AUDIT_COLUMNS = 'seq, at, subject, role, client_address, request_id
 
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
-export function toUser(r: Row): User {
+export function toUser(r: Cells): User {
   return {
-    id: String(r.id),
-    emailAddress: str(r.email),
-    firstName: str(r.first_name),
-    lastName: str(r.last_name),
-    creationDate: String(r.creation_date),
-    identitySource: str(r.identity_source),
-    userStatus: r.user_status === 'Disabled' ? 'Disabled' : 'Enabled',
-    markDeleted: Boolean(r.mark_deleted),
-    markDeletedAt: str(r.mark_deleted_at),
-    markDeletedBy: str(r.mark_deleted_by),
-    lastSyncTime: str(r.last_sync_time),
+    id: String(r[0]),
+    emailAddress: str(r[1]),
+    firstName: str(r[2]),
+    lastName: str(r[3]),
+    creationDate: String(r[4]),
+    identitySource: str(r[5]),
+    userStatus: r[6] === 'Disabled' ? 'Disabled' : 'Enabled',
+    markDeleted: Boolean(r[7]),
+    markDeletedAt: str(r[8]),
+    markDeletedBy: str(r[9]),
+    lastSyncTime: str(r[10]),
   };
 }
 
@@ -38,25 +41,25 @@ export function userValues(u: User): unknown[] {
   ];
 }
 
-export function toCredential(r: Row): Credential {
+export function toCredential(r: Cells): Credential {
   return {
-    id: String(r.id),
-    name: str(r.name),
-    userId: String(r.user_id),
-    deviceType: String(r.device_type),
-    registeredDate: String(r.registered_date),
-    tokenSerialNumber: String(r.token_serial),
-    updatedAt: String(r.updated_at),
-    tokenState: String(r.token_state),
-    expiryDate: str(r.expiry_date),
-    tokenStatus: r.token_status as TokenStatus,
-    tokenStatusReason: str(r.token_status_reason),
-    assignedAt: str(r.assigned_at),
-    assignedBy: str(r.assigned_by),
-    pinSet: Boolean(r.pin_set),
-    tokenStatusChangedAt: str(r.token_status_changed_at),
-    tokenStatusChangedBy: str(r.token_status_changed_by),
-    deviceSerialNumber: String(r.device_serial),
+    id: String(r[0]),
+    name: str(r[1]),
+    userId: String(r[2]),
+    deviceType: String(r[3]),
+    registeredDate: String(r[4]),
+    tokenSerialNumber: String(r[5]),
+    updatedAt: String(r[6]),
+    tokenState: String(r[7]),
+    expiryDate: str(r[8]),
+    tokenStatus: r[9] as TokenStatus,
+    tokenStatusReason: str(r[10]),
+    assignedAt: str(r[11]),
+    assignedBy: str(r[12]),
+    pinSet: Boolean(r[13]),
+    tokenStatusChangedAt: str(r[14]),
+    tokenStatusChangedBy: str(r[15]),
+    deviceSerialNumber: String(r[16]),
   };
 }
 
@@ -68,13 +71,13 @@ export function credentialValues(c: Credential): unknown[] {
   ];
 }
 
-export function toApiKey(r: Row): ApiKey {
+export function toApiKey(r: Cells): ApiKey {
   return {
-    accessId: String(r.access_id),
-    role: r.role as Role,
-    description: str(r.description),
-    publicKeyPem: String(r.public_key_pem),
-    createdAt: String(r.created_at),
+    accessId: String(r[0]),
+    role: r[1] as Role,
+    description: str(r[2]),
+    publicKeyPem: String(r[3]),
+    createdAt: String(r[4]),
   };
 }
 
@@ -82,18 +85,18 @@ export function apiKeyValues(k: ApiKey): unknown[] {
   return [k.accessId, k.role, k.description, k.publicKeyPem, k.createdAt];
 }
 
-export function toAuditEvent(r: Row): StoredAuditEvent {
+export function toAuditEvent(r: Cells): StoredAuditEvent {
   return {
-    seq: Number(r.seq),
-    at: String(r.at),
-    subject: str(r.subject),
-    role: str(r.role) as Role | null,
-    clientAddress: str(r.client_address),
-    requestId: str(r.request_id),
-    operation: String(r.operation),
-    target: JSON.parse(String(r.target)) as AuditEvent['target'],
-    outcome: r.outcome as AuditEvent['outcome'],
-    status: Number(r.status),
+    seq: Number(r[0]),
+    at: String(r[1]),
+    subject: str(r[2]),
+    role: str(r[3]) as Role | null,
+    clientAddress: str(r[4]),
+    requestId: str(r[5]),
+    operation: String(r[6]),
+    target: JSON.parse(String(r[7])) as AuditEvent['target'],
+    outcome: r[8] as AuditEvent['outcome'],
+    status: Number(r[9]),
   };
 }
 

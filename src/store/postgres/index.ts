@@ -3,7 +3,7 @@ import { Client, DatabaseError, Pool, type ClientConfig, type PoolClient, type Q
 import type { AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
 import {
   API_KEY_COLUMNS, AUDIT_COLUMNS, CREDENTIAL_COLUMNS, USER_COLUMNS, apiKeyValues, auditValues, credentialValues,
-  toApiKey, toAuditEvent, toCredential, toUser, userValues,
+  toApiKey, toAuditEvent, toCredential, toUser, userValues, type Cells,
 } from '../rows.ts';
 import type { AuditQuery, Store, StoreReader, StoreTx } from '../store.ts';
 import { postgresMigrations } from './migrations.ts';
@@ -95,8 +95,11 @@ export function connectionUrl(url: string, schema: string | undefined): string {
   return u.toString();
 }
 
+/** A statement, or one whose rows come back as arrays of cells in column order. */
+type Statement = string | { text: string; values: unknown[]; rowMode: 'array' };
+
 interface Queryable {
-  query(text: string, values?: unknown[]): Promise<QueryResult<Row>>;
+  query(statement: Statement, values?: unknown[]): Promise<QueryResult>;
 }
 
 /**
@@ -107,8 +110,9 @@ interface Queryable {
  */
 function makeReads(db: Queryable, inTransaction: boolean, lockKey: string): StoreReader {
   const lock = inTransaction ? ' FOR UPDATE' : '';
-  const all = async (text: string, values: unknown[]): Promise<Row[]> => (await db.query(text, values)).rows;
-  const one = async <T>(text: string, values: unknown[], map: (r: Row) => T): Promise<T | null> => {
+  const all = async (text: string, values: unknown[]): Promise<Cells[]> =>
+    (await db.query({ text, values, rowMode: 'array' })).rows as unknown as Cells[];
+  const one = async <T>(text: string, values: unknown[], map: (r: Cells) => T): Promise<T | null> => {
     const rows = await all(text, values);
     return rows.length === 0 ? null : map(rows[0]!);
   };
@@ -131,8 +135,8 @@ function makeReads(db: Queryable, inTransaction: boolean, lockKey: string): Stor
       // A count locks no row: in a transaction, lock the user instead, so that two registrations
       // for one user take turns and the limit of five devices holds across instances.
       if (inTransaction) await db.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [userId]);
-      const rows = await all('SELECT COUNT(DISTINCT device_serial) AS n FROM credentials WHERE user_id = $1', [userId]);
-      return Number(rows[0]?.n ?? 0);
+      const rows = await all('SELECT COUNT(DISTINCT device_serial) FROM credentials WHERE user_id = $1', [userId]);
+      return Number(rows[0]?.[0] ?? 0);
     },
     apiKey: (accessId) => one(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE access_id = $1${lock}`, [accessId], toApiKey),
     async apiKeys() {
@@ -286,9 +290,9 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     const onError = (error: Error): void => void (broken ??= error);
     client.on('error', onError);
     const db: Queryable = {
-      async query(text, values) {
+      async query(statement, values) {
         try {
-          return await client.query<Row>(text, values);
+          return typeof statement === 'string' ? await client.query(statement, values) : await client.query(statement);
         } catch (error) {
           // A server error leaves the connection usable (ROLLBACK follows); anything else (the
           // connection dropped, a client-side timeout with the statement maybe still running) does not.
@@ -348,6 +352,23 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     setImmediate(() => void writeAudit());
   };
 
+  /** The last audit INSERT failed without the server saying so: it may or may not be in. */
+  let uncertain = false;
+
+  /** The events of `batch` not in the table yet (request ids are unique to a process's requests). */
+  async function notWritten(batch: AuditEvent[]): Promise<AuditEvent[]> {
+    const ids = batch.map((e) => e.requestId).filter((id): id is string => id !== null);
+    if (ids.length === 0) return batch;
+    const since = batch.reduce((min, e) => (e.at < min ? e.at : min), batch[0]!.at);
+    const { rows } = await pool.query<Row>(
+      'SELECT request_id, operation, status, at FROM audit_events WHERE at >= $1 AND request_id = ANY($2::text[])',
+      [since, ids],
+    );
+    const key = (id: unknown, operation: unknown, status: unknown, at: unknown) => `${String(id)}\n${String(operation)}\n${Number(status)}\n${String(at)}`;
+    const there = new Set(rows.map((r) => key(r.request_id, r.operation, r.status, r.at)));
+    return batch.filter((e) => e.requestId === null || !there.has(key(e.requestId, e.operation, e.status, e.at)));
+  }
+
   async function writeAudit(): Promise<void> {
     scheduled = false;
     writing = true;
@@ -356,10 +377,17 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     while (pending.length > 0) {
       const batch = pending.slice(0, AUDIT_BATCH);
       try {
-        const { text, values } = auditInsert(batch);
-        await pool.query(text, values);
+        const fresh = uncertain ? await notWritten(batch) : batch;
+        if (fresh.length > 0) {
+          const { text, values } = auditInsert(fresh);
+          await pool.query(text, values);
+        }
+        uncertain = false;
       } catch (error) {
         failure = error;
+        // Without an answer from the server (the connection broke, a client-side timeout), the
+        // INSERT may have committed all the same: the retry must not write its events twice.
+        if (!(error instanceof DatabaseError)) uncertain = true;
         break;
       }
       pending.splice(0, batch.length);
@@ -422,9 +450,11 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     },
     flush,
     async audit(query: AuditQuery = {}): Promise<StoredAuditEvent[]> {
-      const { rows } = await pool.query<Row>(`SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE at >= $1 ORDER BY seq LIMIT $2`, [
-        query.since ?? '', query.limit ?? null,
-      ]);
+      const { rows } = await pool.query<Cells>({
+        text: `SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE at >= $1 ORDER BY seq LIMIT $2`,
+        values: [query.since ?? '', query.limit ?? null],
+        rowMode: 'array',
+      });
       return rows.map(toAuditEvent);
     },
     async ping() {

@@ -4,13 +4,12 @@ import Database from 'better-sqlite3';
 import type { AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
 import {
   API_KEY_COLUMNS, AUDIT_COLUMNS, CREDENTIAL_COLUMNS, USER_COLUMNS, apiKeyValues, auditValues, credentialValues,
-  toApiKey, toAuditEvent, toCredential, toUser, userValues,
+  toApiKey, toAuditEvent, toCredential, toUser, userValues, type Cells,
 } from '../rows.ts';
 import type { AuditQuery, Store, StoreReader, StoreTx } from '../store.ts';
 import { sqliteMigrations } from './migrations.ts';
 
 type Db = Database.Database;
-type Row = Record<string, unknown>;
 
 export interface SqliteStoreOptions {
   /** Path of the database file. */
@@ -50,26 +49,27 @@ function migrate(db: Db): void {
 
 /** The reads of `StoreReader` over one connection: the reader's, or the writer's inside a transaction. */
 function makeReads(db: Db): StoreReader {
-  const userById = db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`);
-  const userByEmail = db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE email_lower = ?`);
-  const byDevice = db.prepare(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE device_serial = ? ORDER BY registered_date, token_serial`);
-  const byUserDevice = db.prepare(
+  const cells = (sql: string) => db.prepare(sql).raw();
+  const userById = cells(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`);
+  const userByEmail = cells(`SELECT ${USER_COLUMNS} FROM users WHERE email_lower = ?`);
+  const byDevice = cells(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE device_serial = ? ORDER BY registered_date, token_serial`);
+  const byUserDevice = cells(
     `SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE user_id = ? AND device_serial = ? ORDER BY registered_date, token_serial`,
   );
-  const byToken = db.prepare(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE token_serial = ?`);
+  const byToken = cells(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE token_serial = ?`);
   const deviceCount = db.prepare('SELECT COUNT(DISTINCT device_serial) FROM credentials WHERE user_id = ?').pluck();
-  const keyById = db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE access_id = ?`);
-  const allKeys = db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, access_id`);
-  const one = <T>(row: unknown, map: (r: Row) => T): T | null => (row === undefined ? null : map(row as Row));
+  const keyById = cells(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE access_id = ?`);
+  const allKeys = cells(`SELECT ${API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, access_id`);
+  const one = <T>(row: unknown, map: (r: Cells) => T): T | null => (row === undefined ? null : map(row as Cells));
   return {
     userById: async (id) => one(userById.get(id), toUser),
     userByEmail: async (email) => one(userByEmail.get(email.toLowerCase()), toUser),
-    credentialsByDevice: async (device) => (byDevice.all(device) as Row[]).map(toCredential),
-    credentialsOfUserDevice: async (userId, device) => (byUserDevice.all(userId, device) as Row[]).map(toCredential),
+    credentialsByDevice: async (device) => (byDevice.all(device) as Cells[]).map(toCredential),
+    credentialsOfUserDevice: async (userId, device) => (byUserDevice.all(userId, device) as Cells[]).map(toCredential),
     credentialByTokenSerial: async (token) => one(byToken.get(token), toCredential),
     deviceCountOfUser: async (userId) => Number(deviceCount.get(userId)),
     apiKey: async (accessId) => one(keyById.get(accessId), toApiKey),
-    apiKeys: async () => (allKeys.all() as Row[]).map(toApiKey),
+    apiKeys: async () => (allKeys.all() as Cells[]).map(toApiKey),
   };
 }
 
@@ -137,7 +137,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   const reads = makeReads(reader);
   const tx = makeTx(writer);
   const maxBatch = options.maxBatch ?? 256;
-  const auditSince = reader.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE at >= ? ORDER BY seq LIMIT ?`);
+  const auditSince = reader.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE at >= ? ORDER BY seq LIMIT ?`).raw();
   const ping = reader.prepare('SELECT 1').pluck();
 
   let jobs: Job[] = [];
@@ -245,7 +245,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       });
     },
     async audit(query: AuditQuery = {}): Promise<StoredAuditEvent[]> {
-      return (auditSince.all(query.since ?? '', query.limit ?? -1) as Row[]).map(toAuditEvent);
+      return (auditSince.all(query.since ?? '', query.limit ?? -1) as Cells[]).map(toAuditEvent);
     },
     async ping() {
       ping.get();
