@@ -5,6 +5,7 @@
  *
  *   npm test                          everything that the reachable services allow
  *   npm test -- test/contract/x.test.ts   only these files (on each store that applies)
+ *   npm run test:stress               STRESS=1: the long forms of the files it names, one at a time
  *
  * PostgreSQL is DATABASE_URL_TEST (default postgres://127.0.0.1:5432/test), Redis is
  * REDIS_URL_TEST (default redis://127.0.0.1:6379); `.ci/services.sh` starts both. On a machine
@@ -15,15 +16,20 @@ import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 
-/** The suites that go through the Store interface only, and so run once per engine. */
-const PER_STORE = ['test/contract', 'test/auth', 'test/http', 'test/smoke.test.ts'];
+/**
+ * The suites that run once per engine: they reach the store through TEST_STORE, by the Store
+ * interface or (test/reliability) by the server processes they start on that engine.
+ */
+const PER_STORE = ['test/contract', 'test/auth', 'test/http', 'test/smoke.test.ts', 'test/reliability'];
 /** Suites that need PostgreSQL and Redis themselves (several stores, processes, limiters). */
 const SCALE_OUT = 'test/scale-out';
-/** Never part of `npm test` (long load tests, run by hand). */
+/** Never part of `npm test` without file arguments (long load tests, run by hand or by test:stress). */
 const EXCLUDED = ['test/stress'];
 
 const root = join(import.meta.dirname, '..');
 const ci = process.env.CI === 'true';
+/** The long forms: one file at a time (they load the machine), each test with room for its length. */
+const stress = process.env.STRESS === '1' || process.env.STRESS === 'true';
 const pgUrl = process.env.DATABASE_URL_TEST || 'postgres://127.0.0.1:5432/test';
 const redisUrl = process.env.REDIS_URL_TEST || 'redis://127.0.0.1:6379';
 
@@ -84,7 +90,7 @@ function runSuite(title: string, files: string[], env: Record<string, string>): 
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', '--test-reporter=tap', ...files],
+      ['--import', 'tsx', '--test', `--test-concurrency=${stress ? 1 : 2}`, `--test-timeout=${stress ? 3_600_000 : 180_000}`, '--test-reporter=tap', ...files],
       { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
     );
     const counts: Counts = { pass: 0, fail: 0, skipped: 0, cancelled: 0 };
@@ -103,7 +109,7 @@ function runSuite(title: string, files: string[], env: Record<string, string>): 
 
 // npm runs scripts from the package root; file arguments are relative to where it was called.
 const args = process.argv.slice(2).map((a) => relative(root, resolve(process.env.INIT_CWD ?? process.cwd(), a)));
-const all = (args.length > 0 ? args : testFiles('test')).filter((f) => !EXCLUDED.some((d) => under(f, d)));
+const all = args.length > 0 ? args : testFiles('test').filter((f) => !EXCLUDED.some((d) => under(f, d)));
 const sqliteFiles = all.filter((f) => !under(f, SCALE_OUT));
 const postgresFiles = all.filter((f) => PER_STORE.some((d) => under(f, d)));
 const scaleOutFiles = all.filter((f) => under(f, SCALE_OUT));

@@ -147,13 +147,24 @@ export async function tokenFromKeyFile(path: string, url: string): Promise<strin
     .sign(createPrivateKey(keyFile.accessKey));
 }
 
-/** A JSON call over real HTTP; the answer's status and parsed body (undefined when empty). */
-export async function callApi(url: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> {
+/**
+ * A JSON call over real HTTP; the answer's status, parsed body (undefined when empty) and
+ * X-Request-Id. With `timeoutMs`, a server that does not answer in time makes it throw.
+ */
+export async function callApi(
+  url: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  options: { timeoutMs?: number } = {},
+): Promise<{ status: number; json: unknown; text: string; requestId: string | null }> {
   const res = await fetch(`${url}${API}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    ...(options.timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(options.timeoutMs) }),
   });
   const text = await res.text();
-  return { status: res.status, text, json: text ? (JSON.parse(text) as unknown) : undefined };
+  return { status: res.status, text, json: text ? (JSON.parse(text) as unknown) : undefined, requestId: res.headers.get('x-request-id') };
 }

@@ -416,6 +416,18 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     }
   }
 
+  /**
+   * The database answered a request: events waiting out a retry delay are written now, not up to
+   * 30 s later. Under load, a buffer that waits that long for a database that is back overflows,
+   * and its oldest events are dropped.
+   */
+  const reachable = (): void => {
+    if (!retryTimer) return;
+    clearTimeout(retryTimer);
+    retryTimer = undefined;
+    scheduleWrite();
+  };
+
   const flush = (): Promise<void> => {
     if (done >= recorded) return Promise.resolve();
     const upTo = recorded;
@@ -435,7 +447,9 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       if (closed) throw new Error('store is closed');
       for (let n = 1; ; n++) {
         try {
-          return await attempt(work);
+          const result = await attempt(work);
+          reachable();
+          return result;
         } catch (error) {
           if (n >= MAX_ATTEMPTS || !(error instanceof DatabaseError) || !RETRYABLE.has(error.code ?? '')) throw error;
         }
@@ -459,6 +473,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     },
     async ping() {
       await pool.query('SELECT 1');
+      reachable();
     },
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolSize, auditPending: pending.length }),
     async close() {
