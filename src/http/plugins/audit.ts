@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AuditOutcome, AuditTarget } from '../../domain/types.ts';
 import type { Clock } from '../../domain/clock.ts';
 import type { Store } from '../../store/store.ts';
-import { actorOf } from '../context.ts';
+import { actorOf, forRoutesWith } from '../context.ts';
 
 function outcomeOf(status: number): AuditOutcome {
   if (status < 400) return 'unchanged';
@@ -32,10 +32,8 @@ export function targetOf(body: unknown): AuditTarget {
  * bodies, errors) gets its event here, once the answer is known, without delaying the answer.
  */
 export function installAudit(app: FastifyInstance, { store, clock }: { store: Store; clock: Clock }): void {
-  app.addHook('onResponse', async (request, reply) => {
-    const { operation } = request.routeOptions.config;
-    if (!operation || request.audited) return;
-    store.recordAudit({
+  forRoutesWith(app, 'operation', 'onResponse', (operation) => (request, reply, done) => {
+    if (!request.audited) store.recordAudit({
       ...actorOf(request),
       at: clock.nowIso(),
       operation,
@@ -43,5 +41,6 @@ export function installAudit(app: FastifyInstance, { store, clock }: { store: St
       outcome: outcomeOf(reply.statusCode),
       status: reply.statusCode,
     });
+    done();
   });
 }

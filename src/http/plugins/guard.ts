@@ -3,6 +3,7 @@ import { mayPerform } from '../../auth/roles.ts';
 import { TokenRefused, type TokenVerifier } from '../../auth/token.ts';
 import { apiError } from '../../errors.ts';
 import type { RateDecision, RateLimiter, RatePolicy } from '../../ratelimit/limiter.ts';
+import { forRoutesWith } from '../context.ts';
 import { sendError } from './errors.ts';
 
 export interface GuardOptions {
@@ -33,9 +34,7 @@ export function installGuard(app: FastifyInstance, { verifier, limiter, perAddre
     return sendError(request, reply, apiError('TOO_MANY_REQUESTS'));
   };
 
-  app.addHook('onRequest', async (request, reply) => {
-    const { kind } = request.routeOptions.config;
-    if (!kind) return;
+  forRoutesWith(app, 'kind', 'onRequest', (kind) => async (request, reply) => {
     const byAddress = await limiter.take(`addr:${request.ip}`, perAddress);
     if (!byAddress.allowed) return refuseRate(request, reply, byAddress);
 

@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
+import type { ApiKey, AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
 import {
   API_KEY_COLUMNS, AUDIT_COLUMNS, CREDENTIAL_COLUMNS, USER_COLUMNS, apiKeyValues, auditValues, credentialValues,
   toApiKey, toAuditEvent, toCredential, toUser, userValues, type Cells,
@@ -113,11 +113,15 @@ interface Job {
 /** Audit events kept for retry when their commit fails (a full disk); older ones are dropped. */
 const MAX_PENDING_AUDIT = 10_000;
 /**
- * Events of calls that changed nothing wait this long for company before they are committed on
- * their own, so that a stream of reads costs one small commit every few milliseconds, not one per
- * request. They ride along at once with any change that commits sooner.
+ * Events of calls that changed nothing wait this long (or until this many are pending) before
+ * they are committed on their own; they ride along at once with any change that commits sooner.
+ * Each commit of the writer empties the reader connection's page cache (SQLite resets it when
+ * the WAL has moved), so committing reads' events every few milliseconds made every lookup read
+ * its pages afresh: one commit every 50 ms keeps the cache warm and costs a crash at most the
+ * last 50 ms of read events, which promise no durability (docs/decisions.md).
  */
-const AUDIT_DELAY_MS = 5;
+const AUDIT_DELAY_MS = 50;
+const AUDIT_BATCH = 2000;
 
 /**
  * The embedded store. One connection writes, another reads committed data (WAL lets them run
@@ -135,6 +139,26 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   migrate(writer);
   const reader = openDatabase(options.file, true);
   const reads = makeReads(reader);
+  // API keys are read on every request. They are kept here until the database changes: `PRAGMA
+  // data_version` moves when any other connection (our writer, or `keys delete` in another
+  // process) commits, so a deleted key is still refused at once.
+  const dataVersion = reader.prepare('PRAGMA data_version').pluck();
+  const keyCache = new Map<string, ApiKey | null>();
+  let keyCacheVersion: unknown;
+  const cachedApiKey = async (accessId: string): Promise<ApiKey | null> => {
+    const version = dataVersion.get();
+    if (version !== keyCacheVersion) {
+      keyCache.clear();
+      keyCacheVersion = version;
+    }
+    let key = keyCache.get(accessId);
+    if (key === undefined) {
+      key = await reads.apiKey(accessId);
+      if (keyCache.size >= 1000) keyCache.clear();
+      keyCache.set(accessId, key);
+    }
+    return key;
+  };
   const tx = makeTx(writer);
   const maxBatch = options.maxBatch ?? 256;
   const auditSince = reader.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE at >= ? ORDER BY seq LIMIT ?`).raw();
@@ -225,6 +249,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   return {
     engine: 'sqlite',
     ...reads,
+    apiKey: cachedApiKey,
     transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
       if (closed) return Promise.reject(new Error('store is closed'));
       return new Promise<T>((resolve, reject) => {
@@ -234,8 +259,8 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     },
     recordAudit(event) {
       if (closed) return;
-      pendingAudit.push(event);
-      scheduleAudit();
+      if (pendingAudit.push(event) >= AUDIT_BATCH) schedule();
+      else scheduleAudit();
     },
     flush() {
       if (!draining && !scheduled && jobs.length === 0 && pendingAudit.length === 0) return Promise.resolve();
