@@ -159,6 +159,34 @@ export interface Scenario {
   expectStatus: number;
 }
 
+/**
+ * Lookups of `records` distinct devices with one reused token. `spread` visits them in a
+ * scattered order, so that a large directory is not served from a few hot pages.
+ */
+export function lookupScenario(o: {
+  name: string;
+  url: string;
+  token: string;
+  records: number;
+  duration: number;
+  connections: number;
+  spread?: boolean;
+}): Scenario {
+  return {
+    name: o.name,
+    url: o.url,
+    duration: o.duration,
+    connections: o.connections,
+    expectStatus: 200,
+    request: (n) => ({
+      method: 'POST',
+      path: `${API}/v1/ds100/lookup`,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${o.token}` },
+      body: JSON.stringify({ deviceSerialNumber: deviceOf((o.spread ? n * 7_919 : n) % o.records) }),
+    }),
+  };
+}
+
 export interface Figures {
   scenario: string;
   requests: number;

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { connectionUrl } from '../src/store/postgres/index.ts';
 import {
-  API, ROOT, createKey, deviceOf, freePort, load, report, runCli, signToken, startChild, startServer, userIdOf, writeDataset,
+  API, ROOT, createKey, deviceOf, freePort, load, lookupScenario, report, runCli, signToken, startChild, startServer, userIdOf, writeDataset,
   type Child, type Figures, type Scenario,
 } from './lib.ts';
 
@@ -36,21 +36,8 @@ const coldRequests = smoke ? 500 : 20_000;
 
 const json = { 'content-type': 'application/json' };
 
-function lookupScenario(name: string, server: Child, token: string): Scenario {
-  return {
-    name,
-    url: server.url,
-    duration,
-    connections,
-    expectStatus: 200,
-    request: (n) => ({
-      method: 'POST',
-      path: `${API}/v1/ds100/lookup`,
-      headers: { ...json, authorization: `Bearer ${token}` },
-      body: JSON.stringify({ deviceSerialNumber: deviceOf(n % records) }),
-    }),
-  };
-}
+const lookup = (name: string, server: Child, token: string): Scenario =>
+  lookupScenario({ name, url: server.url, token, records, duration, connections });
 
 function toggleScenario(name: string, server: Child, token: string): Scenario {
   // Each credential starts Enabled; its visits alternate disable, enable, disable... so every
@@ -112,7 +99,7 @@ async function main(): Promise<void> {
     children.push(server);
     const keyFile = await createKey(sqliteDir, server.url);
     const token = signToken(keyFile);
-    const scenarios = [lookupScenario('lookup', server, token), toggleScenario('toggle (durable)', server, token)];
+    const scenarios = [lookup('lookup', server, token), toggleScenario('toggle (durable)', server, token)];
     for (const s of scenarios) {
       const f = await load(s);
       rows.push({ ...f, ratio: f.reqPerSec / base.reqPerSec, rssMb: server.rssMb() });
@@ -121,7 +108,7 @@ async function main(): Promise<void> {
     // that signing does not slow the load generator).
     const key = createPrivateKey(keyFile.accessKey);
     const tokens = Array.from({ length: coldRequests }, (_, i) => signToken(keyFile, key, i + 1));
-    const cold = lookupScenario('cold-auth', server, token);
+    const cold = lookup('cold-auth', server, token);
     const f = await load({
       ...cold,
       duration: undefined,
@@ -149,7 +136,7 @@ async function main(): Promise<void> {
       const pgServer = await startServer(pgDir, extra);
       children.push(pgServer);
       const pgToken = signToken(await createKey(pgDir, pgServer.url, extra));
-      for (const s of [lookupScenario('lookup (postgres)', pgServer, pgToken), toggleScenario('toggle (postgres)', pgServer, pgToken)]) {
+      for (const s of [lookup('lookup (postgres)', pgServer, pgToken), toggleScenario('toggle (postgres)', pgServer, pgToken)]) {
         const r = await load(s);
         rows.push({ ...r, ratio: r.reqPerSec / base.reqPerSec, rssMb: pgServer.rssMb() });
       }

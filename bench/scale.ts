@@ -10,7 +10,7 @@ import { statSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { API, createKey, deviceOf, load, report, runCli, signToken, startServer, writeDataset, type Figures } from './lib.ts';
+import { createKey, load, lookupScenario, report, runCli, signToken, startServer, writeDataset, type Figures } from './lib.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -41,20 +41,9 @@ async function lookupAt(dir: string, records: number): Promise<Figures & { rssMb
   const server = await startServer(dir);
   try {
     const token = signToken(await createKey(dir, server.url));
-    // Devices visited in a scattered order, so that the 1M run is not served from a few hot pages.
-    const f = await load({
-      name: `lookup @ ${records.toLocaleString('en')}`,
-      url: server.url,
-      duration,
-      connections,
-      expectStatus: 200,
-      request: (n) => ({
-        method: 'POST',
-        path: `${API}/v1/ds100/lookup`,
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ deviceSerialNumber: deviceOf((n * 7_919) % records) }),
-      }),
-    });
+    const f = await load(
+      lookupScenario({ name: `lookup @ ${records.toLocaleString('en')}`, url: server.url, token, records, duration, connections, spread: true }),
+    );
     return { ...f, rssMb: server.rssMb() };
   } finally {
     await server.stop();

@@ -6,13 +6,13 @@ import { systemClock } from '../domain/clock.ts';
 import { demoRegistrations, demoUsers } from '../domain/demo-seed.ts';
 import { makeDirectoryService } from '../domain/directory.ts';
 import type { Actor } from '../domain/types.ts';
-import { DEFAULT_CONNECTION_LIMITS, DEFAULT_RATE_LIMITS, REDACTED_PATHS } from '../http/settings.ts';
+import { DEFAULT_CONNECTION_LIMITS, DEFAULT_RATE_LIMITS, REDACTED_PATHS, type ConnectionLimits } from '../http/settings.ts';
 import type { SharedRateLimiter } from '../ratelimit/redis.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
 import { parseCount, withDataOptions, type DataOptions } from './common.ts';
 
-interface ServeOptions extends DataOptions {
+interface ServeOptions extends DataOptions, ConnectionLimits {
   host: string;
   port: number;
   publicUrl?: string;
@@ -25,12 +25,6 @@ interface ServeOptions extends DataOptions {
   redisKeyPrefix?: string;
   dbTimeout?: number;
   dbPoolSize?: number;
-  maxConnections: number;
-  maxRequestsPerSocket: number;
-  connectionTimeout: number;
-  keepAliveTimeout: number;
-  headersTimeout: number;
-  requestTimeout: number;
 }
 
 const MS = (name: string) => parseCount(name, 0, 86_400_000);

@@ -15,8 +15,9 @@ import { after, test } from 'node:test';
 import type { StoredAuditEvent } from '../../src/domain/types.ts';
 import {
   ENGINE, SEED, STRESS, all, call, deploy, expectedItems, lookupPairs, makeDirectory, pairEvents, prng, replayPair, statusItems, toggle,
-  type Deployment, type StatusItemLike,
+  type Deployment,
 } from './lib.ts';
+import type { StatusItem } from '../../src/domain/credentials.ts';
 
 const CONNECTIONS = 32;
 const PER_CONNECTION = STRESS ? 150 : 12;
@@ -98,7 +99,7 @@ test(`${CONNECTIONS} connections toggling ${PAIRS} DS100s at once (${ENGINE})`, 
     assert.equal(events.length, sent.length);
     const { state, transitions } = replayPair(pair, events, (e, after) => {
       // The 200's body is the state its own event left.
-      assert.deepEqual(byRequest.get(e.requestId!)!.json as StatusItemLike[], expectedItems(pair, after), `body of request ${e.requestId} (seq ${e.seq})`);
+      assert.deepEqual(byRequest.get(e.requestId!)!.json as StatusItem[], expectedItems(pair, after), `body of request ${e.requestId} (seq ${e.seq})`);
     });
     const changedEvents = events.filter((e) => e.outcome === 'changed');
     assert.equal(changedEvents.length, transitions, `${pair.key}: one changed event per real transition`);

@@ -23,8 +23,9 @@ import type { StoredAuditEvent } from '../../src/domain/types.ts';
 import type { ServeProcess } from '../cli/serve-process.ts';
 import {
   ENGINE, SEED, STRESS, all, call, deploy, expectedItems, lastAcked, makeDirectory, matchOwned, pairEvents, prng, replayPair, sleep, statusItems,
-  targetOf, toggle, type Deletable, type Deployment, type OwnedOp, type Pair, type PairState, type StatusItemLike,
+  targetOf, toggle, type Deletable, type Deployment, type OwnedOp, type Pair, type PairState,
 } from './lib.ts';
+import type { StatusItem } from '../../src/domain/credentials.ts';
 
 const KILLS = STRESS ? 60 : 5;
 const CLIENTS = STRESS ? 6 : 4;
@@ -94,7 +95,7 @@ test(`SIGKILL under write load, ${KILLS} times, restart, nothing acknowledged lo
           record({ resource: client.pair.key, operation: op.operation, outcome: 'acked', requestId: r.requestId, json: r.json });
           const target = targetOf(op.operation);
           if (client.pairState.status !== target) {
-            const changedAt = (r.json as StatusItemLike[])[0]?.tokenStatusChangedAt ?? null;
+            const changedAt = (r.json as StatusItem[])[0]?.tokenStatusChangedAt ?? null;
             client.pairState = { status: target, changedAt, changedBy: subject };
           }
           // Unchanged: the answer shows the earlier change; changed: this one, by this key.
@@ -167,7 +168,7 @@ test(`SIGKILL under write load, ${KILLS} times, restart, nothing acknowledged lo
       unansweredCommitted += committed.filter((m) => m.op.outcome === 'ambiguous').length;
       const r = await call(server.url, token, 'POST', '/v1/ds100/lookup', { deviceSerialNumber: pair.device });
       assert.ok('status' in r && r.status === 200, `${where}: lookup ${pair.device}: ${JSON.stringify(r)}`);
-      const stored = statusItems((r.json as StatusItemLike[]).filter((x) => x.userId === pair.userId).sort((a, b) => a.tokenSerialNumber.localeCompare(b.tokenSerialNumber)));
+      const stored = statusItems((r.json as StatusItem[]).filter((x) => x.userId === pair.userId).sort((a, b) => a.tokenSerialNumber.localeCompare(b.tokenSerialNumber)));
       assert.deepEqual(stored, expectedItems(pair, state), `${where}: ${pair.key} holds the state of its last changed event`);
       // The client's own view: the last acknowledged state, or that of a request in flight after it.
       const acked = lastAcked(pairOps);
@@ -233,7 +234,7 @@ test(`SIGKILL under write load, ${KILLS} times, restart, nothing acknowledged lo
 /** What is wrong with a lookup of the client's DS100, given its last acknowledged state. */
 function readProblem(pair: Pair, state: PairState, r: { status: number; json: unknown; text: string }): string | null {
   if (r.status !== 200) return `lookup ${pair.device}: ${r.status} ${r.text}`;
-  const items = statusItems((r.json as StatusItemLike[]).filter((x) => x.userId === pair.userId).sort((a, b) => a.tokenSerialNumber.localeCompare(b.tokenSerialNumber)));
+  const items = statusItems((r.json as StatusItem[]).filter((x) => x.userId === pair.userId).sort((a, b) => a.tokenSerialNumber.localeCompare(b.tokenSerialNumber)));
   const want = expectedItems(pair, state);
   return JSON.stringify(items) === JSON.stringify(want) ? null : `lookup ${pair.device}: read ${JSON.stringify(items)}, acknowledged ${JSON.stringify(want)}`;
 }

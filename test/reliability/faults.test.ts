@@ -36,8 +36,9 @@ import { TEST_DATABASE_URL, freshSchema } from '../helpers/stores.ts';
 import { auditEvent, eventually, startTcpProxy, type ProxyMode, type TcpProxy } from '../scale-out/helpers.ts';
 import {
   ENGINE, INTERNAL_BODY, SEED, STRESS, all, call, deploy, expectedItems, get, lastAcked, makeDirectory, matchOwned, pairEvents, prng,
-  replayPair, sleep, statusItems, targetOf, toggle, type Deployment, type OwnedOp, type Pair, type StatusItemLike,
+  replayPair, sleep, statusItems, targetOf, toggle, type Deployment, type OwnedOp, type Pair,
 } from './lib.ts';
+import type { StatusItem } from '../../src/domain/credentials.ts';
 
 const CLIENTS = 4;
 /** --db-timeout of the PostgreSQL server. */
@@ -98,7 +99,7 @@ function startLoad(pairs: Pair[], url: () => string, token: string, readsMayFail
         }
         if (r.status !== 200) return void load.failures.push(`${pair.key} lookup: ${r.status} ${r.text}`);
         // The read shows the last acknowledged state, or that of a failed write after it.
-        const items = (r.json as StatusItemLike[]).filter((x) => x.userId === pair.userId);
+        const items = (r.json as StatusItem[]).filter((x) => x.userId === pair.userId);
         const acked = lastAcked(mine);
         const allowed = new Set([acked >= 0 ? targetOf(mine[acked]!.operation) : pair.initial]);
         for (const o of mine.slice(acked + 1)) allowed.add(targetOf(o.operation));
@@ -171,7 +172,7 @@ async function verifyNothingLost(d: Deployment, server: ServeProcess, token: str
     });
     const r = await call(server.url, token, 'POST', '/v1/ds100/lookup', { deviceSerialNumber: pair.device });
     assert.ok('status' in r && r.status === 200, `${where}: lookup ${pair.device}: ${JSON.stringify(r)}`);
-    const stored = statusItems((r.json as StatusItemLike[]).filter((x) => x.userId === pair.userId).sort((a, b) => a.tokenSerialNumber.localeCompare(b.tokenSerialNumber)));
+    const stored = statusItems((r.json as StatusItem[]).filter((x) => x.userId === pair.userId).sort((a, b) => a.tokenSerialNumber.localeCompare(b.tokenSerialNumber)));
     assert.deepEqual(stored, expectedItems(pair, state), `${where}: ${pair.key} holds the state of its last changed event`);
     const acked = lastAcked(ops);
     const allowed = new Set([acked >= 0 ? targetOf(ops[acked]!.operation) : pair.initial]);

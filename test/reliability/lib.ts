@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../src/domain/clock.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
+import type { StatusItem } from '../../src/domain/credentials.ts';
 import type { Actor, StoredAuditEvent, TokenStatus } from '../../src/domain/types.ts';
 import { SQLITE_FILE, openStore } from '../../src/store/open.ts';
 import { connectionUrl, openPostgresStore, type PostgresStore } from '../../src/store/postgres/index.ts';
@@ -233,27 +234,18 @@ export const toggle = (pair: Pair, status: TokenStatus) => ({
 export const targetOf = (operation: string): TokenStatus => (operation === 'ds100.enable' ? 'Enabled' : 'Disabled');
 
 /** The stored credentials of each pair, read through a server's lookup. */
-export async function lookupPairs(url: string, token: string, pairs: Pair[]): Promise<Map<string, StatusItemLike[]>> {
-  const out = new Map<string, StatusItemLike[]>();
+export async function lookupPairs(url: string, token: string, pairs: Pair[]): Promise<Map<string, StatusItem[]>> {
+  const out = new Map<string, StatusItem[]>();
   for (const p of pairs) {
     const r = await call(url, token, 'POST', '/v1/ds100/lookup', { deviceSerialNumber: p.device });
     assert.ok('status' in r && r.status === 200, `lookup of ${p.device}: ${JSON.stringify(r)}`);
-    out.set(p.key, (r.json as StatusItemLike[]).filter((c) => c.userId === p.userId).sort((a, b) => a.tokenSerialNumber.localeCompare(b.tokenSerialNumber)));
+    out.set(p.key, (r.json as StatusItem[]).filter((c) => c.userId === p.userId).sort((a, b) => a.tokenSerialNumber.localeCompare(b.tokenSerialNumber)));
   }
   return out;
 }
 
 // ---- holding a request log against the trail and the store ----
 
-/** The fields of a credential that enable, disable and lookup answer. */
-export interface StatusItemLike {
-  userId: string;
-  tokenSerialNumber: string;
-  tokenStatus: TokenStatus;
-  tokenStatusChangedAt: string | null;
-  tokenStatusChangedBy: string | null;
-  deviceSerialNumber: string;
-}
 
 /** A pair's state as the trail makes it: status, and who changed it when (null before any change). */
 export interface PairState {
@@ -301,7 +293,7 @@ export function replayPair(
 }
 
 /** The status items that enable/disable (or lookup) must show for `pair` in `state`. */
-export function expectedItems(pair: Pair, state: PairState): StatusItemLike[] {
+export function expectedItems(pair: Pair, state: PairState): StatusItem[] {
   return pair.tokens.map((t) => ({
     userId: pair.userId,
     tokenSerialNumber: t,
@@ -313,7 +305,7 @@ export function expectedItems(pair: Pair, state: PairState): StatusItemLike[] {
 }
 
 /** The status item fields of credentials (a lookup answers more). */
-export function statusItems(items: StatusItemLike[]): StatusItemLike[] {
+export function statusItems(items: StatusItem[]): StatusItem[] {
   return items.map((c) => ({
     userId: c.userId,
     tokenSerialNumber: c.tokenSerialNumber,
