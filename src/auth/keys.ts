@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { auditEvent } from '../domain/audit.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Actor, ApiKey, Role } from '../domain/types.ts';
 import { apiError } from '../errors.ts';
@@ -27,10 +28,7 @@ export function makeKeyService({ store, clock, publicUrl, customerName = 'ds100-
       await store.transaction(async (tx) => {
         if ((await tx.apiKeys()).length >= MAX_API_KEYS) throw apiError('TOO_MANY_KEYS');
         await tx.insertApiKey(key);
-        await tx.appendAudit({
-          ...actor, at: key.createdAt, operation: 'apikey.create', target: { accessId: key.accessId },
-          outcome: 'changed', status: 200,
-        });
+        await tx.appendAudit(auditEvent(actor, key.createdAt, 'apikey.create', { accessId: key.accessId }, 'changed', 200));
       });
       const keyFile: KeyFile = {
         customerName,
@@ -45,9 +43,7 @@ export function makeKeyService({ store, clock, publicUrl, customerName = 'ds100-
     async delete(actor: Actor, accessId: string): Promise<void> {
       await store.transaction(async (tx) => {
         if (!(await tx.deleteApiKey(accessId))) throw apiError('API_KEY_NOT_FOUND', accessId);
-        await tx.appendAudit({
-          ...actor, at: clock.nowIso(), operation: 'apikey.delete', target: { accessId }, outcome: 'changed', status: 200,
-        });
+        await tx.appendAudit(auditEvent(actor, clock.nowIso(), 'apikey.delete', { accessId }, 'changed', 200));
       });
     },
 

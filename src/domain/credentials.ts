@@ -1,7 +1,8 @@
 import { apiError, type ApiError } from '../errors.ts';
 import type { Store, StoreTx } from '../store/store.ts';
 import type { Clock } from './clock.ts';
-import type { Actor, AuditEvent, AuditOutcome, AuditTarget, Credential, TokenStatus } from './types.ts';
+import { auditEvent } from './audit.ts';
+import type { Actor, AuditOutcome, AuditTarget, Credential, TokenStatus } from './types.ts';
 
 /** One item of the enable/disable answer, keys in the documented order (spec 4.1). */
 export interface StatusItem {
@@ -57,8 +58,7 @@ export function makeCredentialService({ store, clock }: CredentialServiceDeps) {
       const now = clock.nowIso();
       const d = await decide(tx, now);
       const status = 'error' in d ? d.error.status : 200;
-      const event: AuditEvent = { ...actor, at: now, operation, target, outcome: d.outcome, status };
-      await tx.appendAudit(event);
+      await tx.appendAudit(auditEvent(actor, now, operation, target, d.outcome, status));
       return d;
     });
     if ('error' in decision) {
@@ -74,7 +74,7 @@ export function makeCredentialService({ store, clock }: CredentialServiceDeps) {
     tokenStatus: TokenStatus,
   ): Promise<StatusItem[]> {
     const operation = tokenStatus === 'Enabled' ? 'ds100.enable' : 'ds100.disable';
-    return mutate(actor, operation, { ...input }, async (tx, now) => {
+    return mutate(actor, operation, { userId: input.userId, deviceSerialNumber: input.deviceSerialNumber }, async (tx, now) => {
       const credentials = await tx.credentialsOfUserDevice(input.userId, input.deviceSerialNumber);
       if (credentials.length === 0) {
         return notFound(tx, input.userId, () => apiError('DEVICE_NOT_REGISTERED', input.deviceSerialNumber, input.userId));
@@ -101,7 +101,7 @@ export function makeCredentialService({ store, clock }: CredentialServiceDeps) {
 
     /** Spec 4.3: removes the credential that all three identifiers describe. */
     delete: (actor: Actor, input: { tokenSerialNumber: string; deviceSerialNumber: string; userId: string }) =>
-      mutate(actor, 'ds100.delete', { ...input }, async (tx) => {
+      mutate(actor, 'ds100.delete', { tokenSerialNumber: input.tokenSerialNumber, deviceSerialNumber: input.deviceSerialNumber, userId: input.userId }, async (tx) => {
         const c = await tx.credentialByTokenSerial(input.tokenSerialNumber);
         if (!c || c.userId !== input.userId || c.deviceSerialNumber !== input.deviceSerialNumber) {
           return notFound(tx, input.userId, () => apiError('CREDENTIAL_NOT_FOUND', input.tokenSerialNumber, input.userId));
@@ -112,7 +112,7 @@ export function makeCredentialService({ store, clock }: CredentialServiceDeps) {
 
     /** Spec 4.4: clears the PIN of the user's credential. */
     clearPin: (actor: Actor, input: { tokenSerialNumber: string; userId: string }) =>
-      mutate(actor, 'ds100.clearPin', { ...input }, async (tx, now) => {
+      mutate(actor, 'ds100.clearPin', { tokenSerialNumber: input.tokenSerialNumber, userId: input.userId }, async (tx, now) => {
         const c = await tx.credentialByTokenSerial(input.tokenSerialNumber);
         if (!c || c.userId !== input.userId) {
           return notFound(tx, input.userId, () => apiError('CREDENTIAL_NOT_FOUND', input.tokenSerialNumber, input.userId));

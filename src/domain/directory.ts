@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { apiError } from '../errors.ts';
 import type { Store, StoreTx } from '../store/store.ts';
+import { auditEvent } from './audit.ts';
 import type { Clock } from './clock.ts';
 import { DEVICE_TYPE, type Actor, type Credential, type TokenStatus, type User } from './types.ts';
 
@@ -111,7 +112,7 @@ export function makeDirectoryService({ store, clock }: DirectoryServiceDeps) {
   }
 
   const audited = (actor: Actor, operation: string, target: Record<string, string>) => (tx: StoreTx) =>
-    tx.appendAudit({ ...actor, at: clock.nowIso(), operation, target, outcome: 'changed', status: 200 });
+    tx.appendAudit(auditEvent(actor, clock.nowIso(), operation, target, 'changed', 200));
 
   return {
     /** Spec 5: the user with this e-mail address, matched without regard to case. */

@@ -49,5 +49,5 @@ export function actorOf(request: FastifyRequest): Actor {
 /** Like `actorOf`, for calls that authentication has already let through. */
 export function authenticatedActor(request: FastifyRequest): Actor & { subject: string } {
   if (!request.principal) throw new Error('route reached without a principal');
-  return { ...actorOf(request), subject: request.principal.subject };
+  return { subject: request.principal.subject, role: request.principal.role, clientAddress: request.ip, requestId: request.id };
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuditOutcome, AuditTarget } from '../../domain/types.ts';
+import { auditEvent } from '../../domain/audit.ts';
 import type { Clock } from '../../domain/clock.ts';
 import type { Store } from '../../store/store.ts';
 import { actorOf, forRoutesWith } from '../context.ts';
@@ -33,14 +34,9 @@ export function targetOf(body: unknown): AuditTarget {
  */
 export function installAudit(app: FastifyInstance, { store, clock }: { store: Store; clock: Clock }): void {
   forRoutesWith(app, 'operation', 'onResponse', (operation) => (request, reply, done) => {
-    if (!request.audited) store.recordAudit({
-      ...actorOf(request),
-      at: clock.nowIso(),
-      operation,
-      target: targetOf(request.body),
-      outcome: outcomeOf(reply.statusCode),
-      status: reply.statusCode,
-    });
+    if (!request.audited) {
+      store.recordAudit(auditEvent(actorOf(request), clock.nowIso(), operation, targetOf(request.body), outcomeOf(reply.statusCode), reply.statusCode));
+    }
     done();
   });
 }
