@@ -156,9 +156,8 @@ export function registerServeCommand(program: Command): void {
     publicUrl ??= `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
 
     if ((await store.apiKeys()).length === 0) {
-      const { keyFile } = await makeKeyService({ store, clock: systemClock, publicUrl }).create(serverActor, 'SuperAdmin', 'bootstrap key');
-      const path = await writeKeyFile(join(o.data, 'keys'), keyFile);
-      console.log(`bootstrap SuperAdmin key file: ${path}`);
+      const made = await makeKeyService({ store, clock: systemClock, publicUrl }).createFirst(serverActor);
+      if (made) console.log(`bootstrap SuperAdmin key file: ${await writeKeyFile(join(o.data, 'keys'), made.keyFile)}`);
     }
     if (o.demo) console.log(`demo directory loaded (${await loadDemo(store)} records added)`);
     console.log(`ds100-admin listening on http://${host}:${port} (public URL ${publicUrl}, store ${store.engine})`);

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { MAX_API_KEYS } from '../../src/auth/keys.ts';
+import { MAX_API_KEYS, makeKeyService } from '../../src/auth/keys.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 import { makeCredentialService } from '../../src/domain/credentials.ts';
 import { makeDirectoryService, MAX_DEVICES_PER_USER } from '../../src/domain/directory.ts';
@@ -125,6 +125,26 @@ describe('two instances on one PostgreSQL schema', () => {
     assert.equal(refused, 13 - MAX_API_KEYS);
     assert.equal((await b.apiKeys()).length, MAX_API_KEYS);
   });
+});
+
+test('instances starting together on an empty database make one bootstrap key between them', async () => {
+  const fresh = await freshSchema('ds100_boot');
+  const stores = await Promise.all([0, 1].map(() => openPostgresStore({ url: fresh.url, schema: fresh.schema, poolSize: 2 })));
+  try {
+    // What `serve` does on start: createFirst, from each instance, twice each, all at once.
+    const made = await Promise.all(
+      [0, 1, 0, 1].map((i) => makeKeyService({ store: stores[i]!, clock: systemClock, publicUrl: 'http://127.0.0.1:8080' }).createFirst(seeder)),
+    );
+    assert.equal(made.filter((m) => m !== null).length, 1, 'exactly one instance made the bootstrap key');
+    const keys = await stores[0]!.apiKeys();
+    assert.deepEqual(
+      keys.map((k) => [k.accessId, k.role]),
+      made.flatMap((m) => (m ? [[m.key.accessId, 'SuperAdmin']] : [])),
+    );
+  } finally {
+    for (const s of stores) await s.close();
+    await fresh.dispose();
+  }
 });
 
 test('migrations started at the same moment by several instances are applied once', async () => {
