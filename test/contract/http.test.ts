@@ -149,6 +149,29 @@ describe('the OpenAPI document', () => {
 });
 
 describe('a 500 leaks nothing', () => {
+  test('its detail goes to the server log, under the request id the client was given', async () => {
+    const logLines: string[] = [];
+    const server = await startServer({ logLines });
+    try {
+      const c = await newCredential(server);
+      await server.store.close();
+      const reply = await call(server, ENDPOINTS.lookupDs100, { deviceSerialNumber: c.deviceSerialNumber });
+      assert.equal(reply.status, 500, reply.text);
+      assert.equal(reply.text, JSON.stringify(errors.internal));
+      const requestId = reply.headers.get('x-request-id');
+      assert.ok(requestId);
+      const entries = logLines.map((l) => JSON.parse(l) as { level: number; reqId?: string; msg?: string; err?: { message?: string; stack?: string } });
+      const entry = entries.find((e) => e.reqId === requestId && e.level >= 50);
+      assert.ok(entry, `an error line for ${requestId} in: ${logLines.join('')}`);
+      assert.equal(entry.msg, 'internal error');
+      assert.match(entry.err?.message ?? '', /closed|not open|after calling end/i, 'the cause (the store is closed) is in the log');
+      assert.ok(entry.err?.stack, 'with its stack, which the client never sees');
+      assert.doesNotMatch(logLines.join(''), /Bearer|PRIVATE KEY/, 'no token or key material in the log');
+    } finally {
+      await server.close();
+    }
+  });
+
   test('with its store gone, the server answers the bare 500 body and /readyz says it is not ready', async () => {
     const server = await startServer();
     try {

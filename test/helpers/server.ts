@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../../src/domain/clock.ts';
 import { demoRegistrations, demoUsers } from '../../src/domain/demo-seed.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
 import { ROLES, type Actor, type Role } from '../../src/domain/types.ts';
-import { buildApp, type ConnectionLimits, type RateLimits } from '../../src/http/app.ts';
+import { REDACTED_PATHS, buildApp, type ConnectionLimits, type RateLimits } from '../../src/http/app.ts';
 import type { Store } from '../../src/store/store.ts';
 import { openTestStore, type Engine } from './stores.ts';
 
@@ -59,6 +59,8 @@ export interface StartOptions {
   tokenCacheSize?: number;
   /** Connection cap and timeouts (overload tests use small ones). */
   connections?: Partial<ConnectionLimits>;
+  /** Receives the server's log lines (pino JSON, with the same redaction as `serve`). */
+  logLines?: string[];
 }
 
 const GENEROUS: RateLimits = {
@@ -88,6 +90,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     rateLimits: options.rateLimits ?? GENEROUS,
     ...(options.tokenCacheSize !== undefined ? { tokenCacheSize: options.tokenCacheSize } : {}),
     ...(options.connections ? { connections: options.connections } : {}),
+    ...(options.logLines ? { logger: { level: 'info', redact: REDACTED_PATHS, stream: { write: (line: string) => void options.logLines!.push(line) } } } : {}),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
