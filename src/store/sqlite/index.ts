@@ -141,15 +141,25 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   const reads = makeReads(reader);
   // API keys are read on every request. They are kept here until the database changes: `PRAGMA
   // data_version` moves when any other connection (our writer, or `keys delete` in another
-  // process) commits, so a deleted key is still refused at once.
+  // process) commits, so a deleted key is still refused at once. It is asked once per turn of
+  // the event loop, not per request: asking costs a read transaction, and the requests that one
+  // turn handles arrived together, so none of them can follow a commit that the first did not see.
   const dataVersion = reader.prepare('PRAGMA data_version').pluck();
   const keyCache = new Map<string, ApiKey | null>();
   let keyCacheVersion: unknown;
+  let versionFresh = false;
+  const versionStale = (): void => {
+    versionFresh = false;
+  };
   const cachedApiKey = async (accessId: string): Promise<ApiKey | null> => {
-    const version = dataVersion.get();
-    if (version !== keyCacheVersion) {
-      keyCache.clear();
-      keyCacheVersion = version;
+    if (!versionFresh) {
+      versionFresh = true;
+      setImmediate(versionStale);
+      const version = dataVersion.get();
+      if (version !== keyCacheVersion) {
+        keyCache.clear();
+        keyCacheVersion = version;
+      }
     }
     let key = keyCache.get(accessId);
     if (key === undefined) {
