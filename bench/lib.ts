@@ -208,6 +208,10 @@ export async function load(s: Scenario): Promise<Figures> {
     url: s.url,
     connections: s.connections,
     pipelining: 1,
+    // autocannon notices the end of a run (its duration, or the last of `amount` answers) only at
+    // its next sample; at the default of one per second, a fixed-count run was charged for up to
+    // a second of idling after its last answer.
+    sampleInt: 10,
     ...(s.amount ? { amount: s.amount } : { duration: s.duration ?? 10 }),
     requests: [
       {
