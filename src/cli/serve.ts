@@ -114,6 +114,7 @@ export function registerServeCommand(program: Command): void {
       logger: { level: o.logLevel, redact: REDACTED_PATHS },
       ...(limiter ? { limiter } : {}),
       processMetrics: true,
+      signatureThread: true,
       connections: {
         maxConnections: o.maxConnections,
         maxRequestsPerSocket: o.maxRequestsPerSocket,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { makeThreadSignatureChecker } from '../auth/signature.ts';
 import { makeTokenVerifier, type TokenVerifier } from '../auth/token.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
 import { makeCredentialService } from '../domain/credentials.ts';
@@ -35,6 +36,8 @@ export interface AppOptions {
   /** Trust `X-Forwarded-For` from a load balancer in front. */
   trustProxy?: boolean;
   tokenCacheSize?: number;
+  /** Check the RS256 signatures of fresh tokens on a worker thread, off the event loop (`serve` does). */
+  signatureThread?: boolean;
   /** Connection cap and timeouts; each defaults to DEFAULT_CONNECTION_LIMITS. */
   connections?: Partial<ConnectionLimits>;
   /** Export the process's own metrics (CPU, memory, event loop) at `/metrics` too. */
@@ -86,15 +89,18 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
   // Only JSON is accepted (spec 1); any other content type is refused as a 400.
   app.removeContentTypeParser('text/plain');
 
+  const signatures = options.signatureThread ? makeThreadSignatureChecker() : undefined;
   const verifier = makeTokenVerifier({
     findKey: (accessId) => store.apiKey(accessId),
     publicUrl: options.publicUrl,
     clock,
     ...(options.tokenCacheSize !== undefined ? { cacheSize: options.tokenCacheSize } : {}),
+    ...(signatures ? { signatures } : {}),
   });
   const credentials = makeCredentialService({ store, clock });
   const directory = makeDirectoryService({ store, clock });
 
+  if (signatures) app.addHook('onClose', () => signatures.close());
   app.decorateRequest('principal', null);
   app.decorateRequest('audited', false);
   // Callback style: an async hook costs a promise per request, and this one never waits.

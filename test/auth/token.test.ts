@@ -3,6 +3,7 @@
  * one Spring-shaped 403 whose body says nothing of the reason, and every leniency real clients
  * need (float and digit-string NumericDates, the three `aud` forms, `bearer` in any case) is
  * accepted. Times are placed precisely with a manual clock and explicit `iat`/`exp` claims.
+ * Signatures are checked on a worker thread, as `serve` does (the other suites check them inline).
  */
 import assert from 'node:assert/strict';
 import { createHmac, createPrivateKey, generateKeyPairSync, randomUUID, sign as rsaSign, type KeyObject } from 'node:crypto';
@@ -23,7 +24,7 @@ let server: TestServer;
 let rest: string; // the REST base: http://127.0.0.1:PORT/AdminInterface/restapi
 
 before(async () => {
-  server = await startServer({ demo: true, clock });
+  server = await startServer({ demo: true, clock, signatureThread: true });
   rest = `${server.url}${API}`;
 });
 after(() => server.close());

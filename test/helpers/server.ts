@@ -57,6 +57,8 @@ export interface StartOptions {
   rateLimits?: RateLimits;
   clock?: Clock;
   tokenCacheSize?: number;
+  /** Check signatures on a worker thread, as `serve` does. */
+  signatureThread?: boolean;
   /** Connection cap and timeouts (overload tests use small ones). */
   connections?: Partial<ConnectionLimits>;
   /** Receives the server's log lines (pino JSON, with the same redaction as `serve`). */
@@ -89,6 +91,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     publicUrl: () => url,
     rateLimits: options.rateLimits ?? GENEROUS,
     ...(options.tokenCacheSize !== undefined ? { tokenCacheSize: options.tokenCacheSize } : {}),
+    ...(options.signatureThread ? { signatureThread: true } : {}),
     ...(options.connections ? { connections: options.connections } : {}),
     ...(options.logLines ? { logger: { level: 'info', redact: REDACTED_PATHS, stream: { write: (line: string) => void options.logLines!.push(line) } } } : {}),
   });
