@@ -79,14 +79,4 @@ export const postgresMigrations: ReadonlyArray<{ version: number; name: string; 
       CREATE INDEX audit_events_at ON audit_events (at);
     `,
   },
-  {
-    version: 2,
-    name: 'credentials of a device read in their documented order from the index',
-    sql: `
-      CREATE INDEX credentials_device_order ON credentials (device_serial, registered_date, token_serial);
-      DROP INDEX credentials_device_serial;
-      CREATE INDEX credentials_user_device_order ON credentials (user_id, device_serial, registered_date, token_serial);
-      DROP INDEX credentials_user_device;
-    `,
-  },
 ];

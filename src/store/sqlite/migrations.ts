@@ -70,16 +70,4 @@ export const sqliteMigrations: ReadonlyArray<{ version: number; name: string; sq
       CREATE INDEX audit_events_at ON audit_events (at);
     `,
   },
-  {
-    version: 2,
-    name: 'credentials of a device read in their documented order from the index',
-    // The lookups return a device's credentials ordered by registration date and token serial;
-    // with those columns in the index SQLite walks it in order instead of sorting every answer.
-    sql: `
-      CREATE INDEX credentials_device_order ON credentials (device_serial, registered_date, token_serial);
-      DROP INDEX credentials_device_serial;
-      CREATE INDEX credentials_user_device_order ON credentials (user_id, device_serial, registered_date, token_serial);
-      DROP INDEX credentials_user_device;
-    `,
-  },
 ];
