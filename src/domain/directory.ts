@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { apiError } from '../errors.ts';
 import type { Store, StoreTx } from '../store/store.ts';
 import { auditEvent } from './audit.ts';
+import { newId } from './ids.ts';
 import type { Clock } from './clock.ts';
 import { DEVICE_TYPE, type Actor, type Credential, type TokenStatus, type User } from './types.ts';
 
@@ -60,7 +60,7 @@ export function makeDirectoryService({ store, clock }: DirectoryServiceDeps) {
   async function addUserIn(tx: StoreTx, input: NewUser): Promise<User> {
     const now = clock.nowIso();
     const user: User = {
-      id: input.id ?? randomUUID(),
+      id: input.id ?? newId(clock.now()),
       emailAddress: input.email,
       firstName: input.firstName ?? null,
       lastName: input.lastName ?? null,
@@ -89,7 +89,7 @@ export function makeDirectoryService({ store, clock }: DirectoryServiceDeps) {
     if (await tx.credentialByTokenSerial(tokenSerialNumber)) throw apiError('TOKEN_SERIAL_EXISTS', tokenSerialNumber);
     const registered = input.registeredDate ?? clock.nowIso();
     const credential: Credential = {
-      id: input.id ?? randomUUID(),
+      id: input.id ?? newId(clock.now()),
       name: input.name ?? null,
       userId: user.id,
       deviceType: DEVICE_TYPE,
