@@ -79,7 +79,6 @@ interface Pending {
  */
 export function makeThreadSignatureChecker(): SignatureChecker {
   const inline = makeInlineSignatureChecker();
-  let worker: Worker | undefined;
   let failed = false;
   /** Checks sent to the worker and not yet answered, by sequence number. */
   const inFlight = new Map<number, Pending>();
@@ -98,7 +97,6 @@ export function makeThreadSignatureChecker(): SignatureChecker {
   const fallBack = (): void => {
     if (failed) return;
     failed = true;
-    worker = undefined;
     const stranded = [...inFlight.values(), ...queue];
     inFlight.clear();
     queue = [];
@@ -122,6 +120,10 @@ export function makeThreadSignatureChecker(): SignatureChecker {
     return w;
   };
 
+  // Started now, not at the first check: a worker takes some 60 ms to boot, which the first
+  // requests after a (re)start would otherwise wait for.
+  const worker = start();
+
   const flush = (): void => {
     flushScheduled = false;
     const batch = queue;
@@ -131,7 +133,6 @@ export function makeThreadSignatureChecker(): SignatureChecker {
       for (const p of batch) checkHere(p);
       return;
     }
-    worker ??= start();
     const first = nextSeq;
     nextSeq += batch.length;
     batch.forEach((p, i) => inFlight.set(first + i, p));
@@ -155,13 +156,10 @@ export function makeThreadSignatureChecker(): SignatureChecker {
       });
     },
     async close() {
-      const w = worker;
       // Anything still waiting is answered here rather than dropped.
       fallBack();
-      if (w) {
-        w.removeAllListeners('exit');
-        await w.terminate();
-      }
+      worker.removeAllListeners('exit');
+      await worker.terminate();
     },
   };
 }
