@@ -63,6 +63,13 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     // The audit trail is the access log; a log line per request would double it (and halve throughput).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    // A body naming `__proto__` (or `constructor.prototype`) is parsed like any other member:
+    // JSON.parse makes it an own property, never the prototype, and the schema refuses every
+    // property the contract does not name, so the caller hears "Wrong number of properties"
+    // (or the bad value it sent), not that valid JSON is not JSON. Nothing reads a body but by
+    // the names of its documented fields.
+    onProtoPoisoning: 'ignore',
+    onConstructorPoisoning: 'ignore',
     trustProxy: options.trustProxy ?? false,
     genReqId: () => `${bootId}-${(++seq).toString(36)}`,
     requestIdHeader: false,
