@@ -75,9 +75,17 @@ interface Pending {
  * under load) run beside the event loop instead of on it: a flood of freshly signed tokens no
  * longer delays every other request, and a server on two cores uses the second. The checks that
  * arrive during one turn of the event loop travel as one message and come back as one. Should the
- * worker fail, checks continue on the calling thread; none is lost or answered wrongly.
+ * worker fail, checks continue on the calling thread; none is lost or answered wrongly, and
+ * `onWorkerFailure` hears of it once (for the log).
  */
-export function makeThreadSignatureChecker(): SignatureChecker {
+export function makeThreadSignatureChecker({
+  onWorkerFailure = () => {},
+  workerSource = WORKER_SOURCE,
+}: {
+  onWorkerFailure?: (error: unknown) => void;
+  /** The worker's program; tests give a broken one to see the fallback. */
+  workerSource?: string;
+} = {}): SignatureChecker & { onWorker(): boolean } {
   const inline = makeInlineSignatureChecker();
   let failed = false;
   /** Checks sent to the worker and not yet answered, by sequence number. */
@@ -104,7 +112,7 @@ export function makeThreadSignatureChecker(): SignatureChecker {
   };
 
   const start = (): Worker => {
-    const w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+    const w = new Worker(workerSource, { eval: true, execArgv: [] });
     w.unref();
     w.on('message', ({ first, results }: { first: number; results: Uint8Array }) => {
       for (let i = 0; i < results.length; i++) {
@@ -115,8 +123,13 @@ export function makeThreadSignatureChecker(): SignatureChecker {
         else p.resolve(results[i] === 1);
       }
     });
-    w.on('error', fallBack);
-    w.on('exit', fallBack);
+    const failure = (error: unknown): void => {
+      if (failed) return;
+      fallBack();
+      onWorkerFailure(error);
+    };
+    w.on('error', failure);
+    w.on('exit', (code) => failure(new Error(`signature worker exited with code ${code}`)));
     return w;
   };
 
@@ -145,6 +158,8 @@ export function makeThreadSignatureChecker(): SignatureChecker {
   };
 
   return {
+    /** Whether checks still go to the worker (false once it failed or was closed). */
+    onWorker: () => !failed,
     check(pem, input, signature) {
       if (failed) return inline.check(pem, input, signature);
       return new Promise<boolean>((resolve, reject) => {

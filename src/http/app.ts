@@ -96,7 +96,11 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
   // Only JSON is accepted (spec 1); any other content type is refused as a 400.
   app.removeContentTypeParser('text/plain');
 
-  const signatures = options.signatureThread ? makeThreadSignatureChecker() : undefined;
+  const signatures = options.signatureThread
+    ? makeThreadSignatureChecker({
+        onWorkerFailure: (error) => app.log.error({ err: error }, 'signature worker failed: checking signatures on the event loop'),
+      })
+    : undefined;
   const verifier = makeTokenVerifier({
     findKey: (accessId) => store.apiKey(accessId),
     publicUrl: options.publicUrl,

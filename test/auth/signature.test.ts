@@ -51,26 +51,54 @@ for (const [name, make] of [['inline', makeInlineSignatureChecker], ['worker thr
 
 describe('the worker thread checker', () => {
   test('200 checks sent in one turn, every third tampered, each answer reaches its caller', async () => {
-    const checker = makeThreadSignatureChecker();
+    const failures: unknown[] = [];
+    const checker = makeThreadSignatureChecker({ onWorkerFailure: (e) => failures.push(e) });
     try {
       const inputs = Array.from({ length: 200 }, (_, i) => signed(i));
       const answers = await Promise.all(
         inputs.map(({ input, signature }, i) => checker.check(ALICE, i % 3 === 0 ? `${input}A` : input, signature)),
       );
       assert.deepEqual(answers, inputs.map((_, i) => i % 3 !== 0));
+      // Answered by the worker, not by the inline fallback that would hide a broken worker.
+      assert.equal(checker.onWorker(), true);
+      assert.deepEqual(failures, []);
     } finally {
       await checker.close();
     }
   });
 
-  test('closed with checks in flight, it still answers each of them rightly', async () => {
-    const checker = makeThreadSignatureChecker();
+  test('closed with checks still queued, it answers each of them rightly, then checks inline', async () => {
+    const failures: unknown[] = [];
+    const checker = makeThreadSignatureChecker({ onWorkerFailure: (e) => failures.push(e) });
     const good = signed(7);
     // Start the worker, then queue a batch and close before its answer can arrive.
     assert.equal(await checker.check(ALICE, good.input, good.signature), true);
     const pending = [checker.check(ALICE, good.input, good.signature), checker.check(ALICE, `${good.input}A`, good.signature)];
     await checker.close();
+    assert.equal(checker.onWorker(), false);
     assert.deepEqual(await Promise.all(pending), [true, false]);
     assert.equal(await checker.check(ALICE, good.input, good.signature), true, 'and checks inline after closing');
+    assert.deepEqual(failures, [], 'closing is not a failure');
+  });
+
+  test('a worker that dies is reported once, and every check is still answered rightly, inline', async () => {
+    const failures: unknown[] = [];
+    const checker = makeThreadSignatureChecker({ onWorkerFailure: (e) => failures.push(e), workerSource: "throw new Error('boom')" });
+    try {
+      const good = signed(9);
+      const answers = await Promise.all([
+        checker.check(ALICE, good.input, good.signature),
+        checker.check(ALICE, `${good.input}A`, good.signature),
+      ]);
+      assert.deepEqual(answers, [true, false]);
+      // The worker's death may be reported after the answers: wait for it, within bounds.
+      for (let waited = 0; failures.length === 0 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(checker.onWorker(), false);
+      assert.equal(failures.length, 1);
+      assert.match(String(failures[0]), /boom/);
+      assert.equal(await checker.check(ALICE, good.input, good.signature), true);
+    } finally {
+      await checker.close();
+    }
   });
 });
