@@ -11,7 +11,7 @@ import {
   RequestTimeoutError,
   ServerError,
   UnexpectedResponseError,
-} from '../sdk/index.ts';
+} from '@ds100-admin/sdk';
 import { CliError, EXIT, parseCount } from './common.ts';
 
 /** The options every command that calls an API server takes. */

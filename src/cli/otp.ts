@@ -1,6 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { ApiResponseError, Ds100AdminError, type Ds100AdminClient, type StatusItemResponse } from '../sdk/index.ts';
+import { ApiResponseError, Ds100AdminError, type Ds100AdminClient, type StatusItemResponse } from '@ds100-admin/sdk';
 import { CliError, EXIT, parseCount } from './common.ts';
 import {
   clientAction,

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { Ds100AdminClient } from '../sdk/index.ts';
+import { Ds100AdminClient } from '@ds100-admin/sdk';
 import { clientAction } from './client.ts';
 import { parseCount } from './common.ts';
 

@@ -10,7 +10,7 @@ import {
   RateLimitError,
   restBaseUrl,
   type ApiResponseError,
-} from '../../src/sdk/index.ts';
+} from '@ds100-admin/sdk';
 import { API, startServer, type TestServer } from '../helpers/server.ts';
 
 const JANE = 'ece30fe9-414c-7536-5403-0656220b3046';

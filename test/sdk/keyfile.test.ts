@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Ds100AdminClient, KeyFileError, loadKeyFile, parseKeyFile } from '../../src/sdk/index.ts';
+import { Ds100AdminClient, KeyFileError, loadKeyFile, parseKeyFile } from '@ds100-admin/sdk';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { tempDir } from '../helpers/stores.ts';
 

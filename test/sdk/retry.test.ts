@@ -11,7 +11,7 @@ import {
   ServerError,
   type RetryEvent,
   type RetryOptions,
-} from '../../src/sdk/index.ts';
+} from '@ds100-admin/sdk';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { startStandIn, tooMany, unavailable, type StandIn, type Step } from './stand-in.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
 import { manualClock } from '../../src/domain/clock.ts';
-import { Ds100AdminClient } from '../../src/sdk/index.ts';
+import { Ds100AdminClient } from '@ds100-admin/sdk';
 import { API, startServer } from '../helpers/server.ts';
 import { startStandIn } from './stand-in.ts';
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { CredentialService } from '../../domain/credentials.ts';
 import { actorOf } from '../context.ts';
-import { ClearPinBody, ClearPinResult, errorResponses } from '../schemas.ts';
+import { ClearPinBody, ClearPinResult, errorResponses } from '../../contract/schemas.ts';
 
 /** Spec 4.4: answers a single object, not an array. */
 const schema = {

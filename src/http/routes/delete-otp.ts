@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { CredentialService } from '../../domain/credentials.ts';
 import { actorOf } from '../context.ts';
-import { DeleteBody, errorResponses } from '../schemas.ts';
+import { DeleteBody, errorResponses } from '../../contract/schemas.ts';
 
 /** Spec 4.3: a DELETE with a JSON body; 200 with an empty body ("Not Applicable"). */
 const schema = {

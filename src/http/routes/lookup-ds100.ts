@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { CredentialService } from '../../domain/credentials.ts';
-import { CredentialRecords, LookupBody, errorResponses } from '../schemas.ts';
+import { CredentialRecords, LookupBody, errorResponses } from '../../contract/schemas.ts';
 
 /** Spec 4.5: every OTP credential of a device, as full records in the documented order. */
 const schema = {

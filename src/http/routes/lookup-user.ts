@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { DirectoryService } from '../../domain/directory.ts';
-import { UserLookupBody, UserRecord, errorResponses } from '../schemas.ts';
+import { UserLookupBody, UserRecord, errorResponses } from '../../contract/schemas.ts';
 
 /** Spec 5: turns an e-mail address into the user (and id) that the DS100 endpoints take. */
 const schema = {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { CredentialService } from '../../domain/credentials.ts';
 import { authenticatedActor } from '../context.ts';
-import { SetStatusBody, StatusItems, errorResponses } from '../schemas.ts';
+import { SetStatusBody, StatusItems, errorResponses } from '../../contract/schemas.ts';
 
 /**
  * Spec 4.1 and 4.2: `PATCH /v1/ds100/enable/otp` and `PATCH /v1/ds100/disable/otp`. The two

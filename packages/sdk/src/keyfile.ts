@@ -1,6 +1,6 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { KeyFile } from '../auth/keyfile.ts';
+import type { KeyFile } from './wire.ts';
 import { KeyFileError } from './errors.ts';
 
 export type { KeyFile };

@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import type { ErrorResponse, ForbiddenResponse } from '../http/schemas.ts';
+import type { ErrorResponse, ForbiddenResponse } from './wire.ts';
 
 /**
  * The base of every error the SDK throws, so that one `instanceof` tells the SDK's failures from

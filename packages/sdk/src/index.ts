@@ -3,7 +3,7 @@
  * for this server or a tenant of the vendor's cloud.
  *
  * ```ts
- * import { Ds100AdminClient, NotFoundError } from 'ds100-admin';
+ * import { Ds100AdminClient, NotFoundError } from '@ds100-admin/sdk';
  *
  * const client = await Ds100AdminClient.fromKeyFile('./help-desk.key');
  * const { id } = await client.lookupUser({ email: 'jane.doe@example.com' });
@@ -38,8 +38,11 @@ export {
   UnexpectedResponseError,
   KeyFileError,
 } from './errors.ts';
-/** The wire types, straight from the server's schemas (src/http/schemas.ts). */
+/** The wire types, generated from the server's contract (src/contract) into wire.ts. */
+export { ENDPOINTS, REST_BASE_PATH, ROLES } from './wire.ts';
 export type {
+  OperationId,
+  Role,
   SetStatusRequest,
   DeleteRequest,
   ClearPinRequest,
@@ -51,4 +54,4 @@ export type {
   UserResponse,
   ErrorResponse,
   ForbiddenResponse,
-} from '../http/schemas.ts';
+} from './wire.ts';

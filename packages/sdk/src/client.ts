@@ -1,16 +1,5 @@
-import type { KeyObject } from 'node:crypto';
-import { SignJWT } from 'jose';
-import type {
-  ClearPinRequest,
-  ClearPinResponse,
-  CredentialResponse,
-  DeleteRequest,
-  LookupRequest,
-  SetStatusRequest,
-  StatusItemResponse,
-  UserLookupRequest,
-  UserResponse,
-} from '../http/schemas.ts';
+import { sign, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import {
   ConnectionError,
   Ds100AdminError,
@@ -21,6 +10,23 @@ import {
 } from './errors.ts';
 import { loadKeyFile, parseKeyFile, parsePrivateKey, type KeyFile } from './keyfile.ts';
 import { parseRetryAfter, retryDelay, retryPolicy, retryReason, sleep, type RetryOptions } from './retry.ts';
+import {
+  ENDPOINTS,
+  MAX_TOKEN_LIFETIME_SECONDS,
+  REST_BASE_PATH,
+  type ClearPinRequest,
+  type ClearPinResponse,
+  type CredentialResponse,
+  type DeleteRequest,
+  type LookupRequest,
+  type OperationId,
+  type SetStatusRequest,
+  type StatusItemResponse,
+  type UserLookupRequest,
+  type UserResponse,
+} from './wire.ts';
+
+export { MAX_TOKEN_LIFETIME_SECONDS };
 
 /** Time for token minting: milliseconds since the epoch. Tests pass one they move by hand. */
 export interface SdkClock {
@@ -66,14 +72,15 @@ export interface CallOptions {
   retry?: RetryOptions | false;
 }
 
-/** The SDK's version, sent in its `User-Agent`. */
-export const SDK_VERSION = '0.1.0';
-/** Spec section 2: a token lives at most 3600 seconds. */
-export const MAX_TOKEN_LIFETIME_SECONDS = 3600;
+/**
+ * The SDK's version, sent in its `User-Agent`: read once from the package's own package.json,
+ * one folder up from this file both in the sources (src/) and in the build (dist/).
+ */
+export const SDK_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 /** A cached token is replaced this long before it expires. */
 export const TOKEN_RENEWAL_MARGIN_SECONDS = 60;
 
-const REST_SUFFIX = '/AdminInterface/restapi';
+const REST_SUFFIX = REST_BASE_PATH;
 
 /**
  * The REST URL of a base URL: `https://h/AdminInterface/restapi` for `https://h`,
@@ -104,7 +111,9 @@ interface CachedToken {
   exp: number;
 }
 
-type Shape = 'array' | 'object' | 'empty';
+type Shape = (typeof ENDPOINTS)[OperationId]['answer'];
+
+const base64url = (json: object): string => Buffer.from(JSON.stringify(json)).toString('base64url');
 
 /**
  * A client for the SecurID Cloud Administration API's DS100 endpoints, for this server or a
@@ -214,10 +223,9 @@ export class Ds100AdminClient {
   async #mint(): Promise<CachedToken> {
     const iat = Math.floor(this.#clock.now() / 1000);
     const exp = iat + this.#lifetime;
-    const token = await new SignJWT({ sub: this.accessId, iat, exp, aud: this.audience })
-      .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
-      .sign(this.#key);
-    this.#cached = { token, exp };
+    const signingInput = `${base64url({ alg: 'RS256', typ: 'JWT' })}.${base64url({ sub: this.accessId, iat, exp, aud: this.audience })}`;
+    const signature = sign('sha256', Buffer.from(signingInput), this.#key).toString('base64url');
+    this.#cached = { token: `${signingInput}.${signature}`, exp };
     return this.#cached;
   }
 
@@ -234,7 +242,7 @@ export class Ds100AdminClient {
    * ```
    */
   enableOtp(request: SetStatusRequest, options?: CallOptions): Promise<StatusItemResponse[]> {
-    return this.#call('PATCH', '/v1/ds100/enable/otp', request, 'array', options) as Promise<StatusItemResponse[]>;
+    return this.#call('enableOtp', request, options) as Promise<StatusItemResponse[]>;
   }
 
   /**
@@ -248,7 +256,7 @@ export class Ds100AdminClient {
    * ```
    */
   disableOtp(request: SetStatusRequest, options?: CallOptions): Promise<StatusItemResponse[]> {
-    return this.#call('PATCH', '/v1/ds100/disable/otp', request, 'array', options) as Promise<StatusItemResponse[]>;
+    return this.#call('disableOtp', request, options) as Promise<StatusItemResponse[]>;
   }
 
   /**
@@ -263,7 +271,7 @@ export class Ds100AdminClient {
    * ```
    */
   async deleteOtp(request: DeleteRequest, options?: CallOptions): Promise<void> {
-    await this.#call('DELETE', '/v1/ds100/delete/otp', request, 'empty', options);
+    await this.#call('deleteOtp', request, options);
   }
 
   /**
@@ -277,7 +285,7 @@ export class Ds100AdminClient {
    * ```
    */
   clearPin(request: ClearPinRequest, options?: CallOptions): Promise<ClearPinResponse> {
-    return this.#call('PATCH', '/v1/ds100/clearPin/otp', request, 'object', options) as Promise<ClearPinResponse>;
+    return this.#call('clearPin', request, options) as Promise<ClearPinResponse>;
   }
 
   /**
@@ -292,7 +300,7 @@ export class Ds100AdminClient {
    * ```
    */
   lookupDs100(request: LookupRequest, options?: CallOptions): Promise<CredentialResponse[]> {
-    return this.#call('POST', '/v1/ds100/lookup', request, 'array', options) as Promise<CredentialResponse[]>;
+    return this.#call('lookupDs100', request, options) as Promise<CredentialResponse[]>;
   }
 
   /**
@@ -306,16 +314,17 @@ export class Ds100AdminClient {
    * ```
    */
   lookupUser(request: UserLookupRequest, options?: CallOptions): Promise<UserResponse> {
-    return this.#call('POST', '/v1/users/lookup', request, 'object', options) as Promise<UserResponse>;
+    return this.#call('lookupUser', request, options) as Promise<UserResponse>;
   }
 
-  async #call(method: string, path: string, body: unknown, shape: Shape, options: CallOptions = {}): Promise<unknown> {
+  async #call(operation: OperationId, body: unknown, options: CallOptions = {}): Promise<unknown> {
+    const { method, path, answer } = ENDPOINTS[operation];
     const policy = retryPolicy(this.#retry, options.retry);
     const timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : checkTimeout(options.timeoutMs);
     const started = performance.now();
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#once(method, path, body, shape, timeoutMs, options.signal);
+        return await this.#once(method, path, body, answer, timeoutMs, options.signal);
       } catch (error) {
         const reason = retryReason(error);
         if (reason === undefined || attempt > policy.maxRetries) throw error;

@@ -1,25 +1,35 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { EMAIL_MAX_LENGTH, IDENTIFIER_MAX_LENGTH } from './limits.ts';
 
 /**
  * The wire's JSON shapes, once. Routes validate and serialize with them, the OpenAPI document is
- * made from them, and the SDK's request and response types are derived from them, so the three
- * cannot drift apart. Property order here is the order on the wire.
+ * made from them, the domain's records are their static types, and the SDK's types are generated
+ * from them (`npm run generate`), so none of these can drift apart. Property order here is the
+ * order on the wire.
  */
 
 /**
  * No identifier holds a NUL, and PostgreSQL cannot even compare a text with one (an error, not a
  * miss): a NUL is refused as a 400 before any engine sees it, so both engines answer alike.
  */
-const NO_NUL = '^[^\\u0000]*$';
+export const NO_NUL = '^[^\\u0000]*$';
 
-/** Spec 1: every property of the DS100 bodies is a non-empty string of at most 36 characters. */
-const Identifier = (description: string) => Type.String({ minLength: 1, maxLength: 36, pattern: NO_NUL, description });
+/** Every property of the DS100 bodies is a non-empty string of at most 36 characters. */
+const Identifier = (description: string) =>
+  Type.String({ minLength: 1, maxLength: IDENTIFIER_MAX_LENGTH, pattern: NO_NUL, description });
 
 /** A string or null: `type: ['string', 'null']` (valid JSON Schema, and fast to serialize). */
 const NullableString = (description?: string) =>
   Type.Unsafe<string | null>({ type: ['string', 'null'], ...(description ? { description } : {}) });
 
 const strict = { additionalProperties: false } as const;
+
+export const ROLES = ['SuperAdmin', 'HelpDeskAdmin', 'ReadOnly'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const TokenStatus = Type.Union([Type.Literal('Enabled'), Type.Literal('Disabled')]);
+export type TokenStatus = Static<typeof TokenStatus>;
+export const TOKEN_STATUSES: readonly TokenStatus[] = ['Enabled', 'Disabled'];
 
 const deviceSerialNumber = Identifier('Serial number printed on the DS100, e.g. 140100080');
 const tokenSerialNumber = Identifier('Serial number of the OTP credential, e.g. 014010008031');
@@ -30,13 +40,12 @@ export const DeleteBody = Type.Object({ tokenSerialNumber, deviceSerialNumber, u
 export const ClearPinBody = Type.Object({ tokenSerialNumber, userId }, strict);
 export const LookupBody = Type.Object({ deviceSerialNumber }, strict);
 /**
- * Spec 5. The 36-character rule is for identifiers; an e-mail address may be as long as SMTP
- * allows (254). `searchUnsynched` is accepted and has no effect: this directory has no
- * unsynchronized users.
+ * The 36-character rule is for identifiers; an e-mail address may be as long as SMTP allows.
+ * `searchUnsynched` is accepted and has no effect: this directory has no unsynchronized users.
  */
 export const UserLookupBody = Type.Object(
   {
-    email: Type.String({ minLength: 1, maxLength: 254, pattern: NO_NUL, description: 'E-mail address, matched without regard to case' }),
+    email: Type.String({ minLength: 1, maxLength: EMAIL_MAX_LENGTH, pattern: NO_NUL, description: 'E-mail address, matched without regard to case' }),
     searchUnsynched: Type.Optional(Type.Boolean()),
   },
   strict,
@@ -45,7 +54,7 @@ export const UserLookupBody = Type.Object(
 export const StatusItem = Type.Object({
   userId: Type.String(),
   tokenSerialNumber: Type.String(),
-  tokenStatus: Type.Union([Type.Literal('Enabled'), Type.Literal('Disabled')]),
+  tokenStatus: TokenStatus,
   tokenStatusChangedAt: NullableString('When the status last changed'),
   tokenStatusChangedBy: NullableString('The JWT subject (access id) that changed it'),
   deviceSerialNumber: Type.String(),
@@ -64,7 +73,7 @@ export const CredentialRecord = Type.Object({
   updatedAt: Type.String(),
   tokenState: Type.String(),
   expiryDate: NullableString(),
-  tokenStatus: Type.Union([Type.Literal('Enabled'), Type.Literal('Disabled')]),
+  tokenStatus: TokenStatus,
   tokenStatusReason: NullableString(),
   assignedAt: NullableString(),
   assignedBy: NullableString(),
@@ -114,6 +123,34 @@ export const errorResponses = {
   500: ErrorBody,
 } satisfies Record<number, TSchema>;
 
+/** The Administration API key file the server hands out once: one JSON object. */
+export const KeyFileRecord = Type.Object({
+  customerName: Type.String(),
+  accessID: Type.String(),
+  description: Type.String(),
+  accessKey: Type.String({ description: 'RSA private key, PEM, PKCS#1' }),
+  adminRestApiUrl: Type.String({ description: '{publicUrl}/AdminInterface/restapi' }),
+});
+
+/**
+ * The shapes a client sees, by the name the SDK gives their types. `npm run generate` writes
+ * them as plain TypeScript into packages/sdk/src/wire.ts, and a test checks it is current.
+ */
+export const WIRE_TYPES = {
+  SetStatusRequest: SetStatusBody,
+  DeleteRequest: DeleteBody,
+  ClearPinRequest: ClearPinBody,
+  LookupRequest: LookupBody,
+  UserLookupRequest: UserLookupBody,
+  StatusItemResponse: StatusItem,
+  ClearPinResponse: ClearPinResult,
+  CredentialResponse: CredentialRecord,
+  UserResponse: UserRecord,
+  ErrorResponse: ErrorBody,
+  ForbiddenResponse: ForbiddenBody,
+  KeyFile: KeyFileRecord,
+} satisfies Record<string, TSchema>;
+
 export type SetStatusRequest = Static<typeof SetStatusBody>;
 export type DeleteRequest = Static<typeof DeleteBody>;
 export type ClearPinRequest = Static<typeof ClearPinBody>;
@@ -125,3 +162,4 @@ export type CredentialResponse = Static<typeof CredentialRecord>;
 export type UserResponse = Static<typeof UserRecord>;
 export type ErrorResponse = Static<typeof ErrorBody>;
 export type ForbiddenResponse = Static<typeof ForbiddenBody>;
+export type KeyFile = Static<typeof KeyFileRecord>;

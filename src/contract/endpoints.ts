@@ -1,0 +1,102 @@
+import type { TSchema } from '@sinclair/typebox';
+import {
+  ClearPinBody, ClearPinResult, CredentialRecords, DeleteBody, LookupBody, SetStatusBody, StatusItems, UserLookupBody, UserRecord,
+  type Role,
+} from './schemas.ts';
+
+/**
+ * One operation of the API, said once. Routes are registered from it (method, path, schemas),
+ * the guard takes its roles, the audit trail its name, the OpenAPI document its operation id and
+ * schemas, and the SDK's request table is generated from it.
+ */
+export interface Endpoint {
+  /** OpenAPI operationId, and the SDK method's name. */
+  readonly operationId: string;
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  /** Under REST_BASE_PATH. */
+  readonly path: string;
+  /** The audit trail's name for the operation, e.g. `ds100.enable`. */
+  readonly audit: string;
+  /** The roles whose keys may call it. */
+  readonly roles: readonly Role[];
+  readonly summary: string;
+  readonly tag: 'DS100' | 'Users';
+  readonly body: TSchema;
+  /** The 200 answer's shape; null: an empty body. */
+  readonly response: TSchema | null;
+}
+
+/** Help desks change credentials; ReadOnly (our extension for auditors and dashboards) only reads. */
+const CHANGERS = ['SuperAdmin', 'HelpDeskAdmin'] as const satisfies readonly Role[];
+const READERS = ['SuperAdmin', 'HelpDeskAdmin', 'ReadOnly'] as const satisfies readonly Role[];
+
+export const endpoints = {
+  enableOtp: {
+    operationId: 'enableOtp',
+    method: 'PATCH',
+    path: '/v1/ds100/enable/otp',
+    audit: 'ds100.enable',
+    roles: CHANGERS,
+    summary: "Enable the OTP credential of a user's DS100",
+    tag: 'DS100',
+    body: SetStatusBody,
+    response: StatusItems,
+  },
+  disableOtp: {
+    operationId: 'disableOtp',
+    method: 'PATCH',
+    path: '/v1/ds100/disable/otp',
+    audit: 'ds100.disable',
+    roles: CHANGERS,
+    summary: "Disable the OTP credential of a user's DS100",
+    tag: 'DS100',
+    body: SetStatusBody,
+    response: StatusItems,
+  },
+  deleteOtp: {
+    operationId: 'deleteOtp',
+    method: 'DELETE',
+    path: '/v1/ds100/delete/otp',
+    audit: 'ds100.delete',
+    roles: CHANGERS,
+    summary: "Delete the OTP credential of a user's DS100",
+    tag: 'DS100',
+    body: DeleteBody,
+    response: null,
+  },
+  clearPin: {
+    operationId: 'clearPin',
+    method: 'PATCH',
+    path: '/v1/ds100/clearPin/otp',
+    audit: 'ds100.clearPin',
+    roles: CHANGERS,
+    summary: 'Clear the PIN of an OTP credential',
+    tag: 'DS100',
+    body: ClearPinBody,
+    response: ClearPinResult,
+  },
+  lookupDs100: {
+    operationId: 'lookupDs100',
+    method: 'POST',
+    path: '/v1/ds100/lookup',
+    audit: 'ds100.lookup',
+    roles: READERS,
+    summary: 'Retrieve the OTP credentials of a DS100',
+    tag: 'DS100',
+    body: LookupBody,
+    response: CredentialRecords,
+  },
+  lookupUser: {
+    operationId: 'lookupUser',
+    method: 'POST',
+    path: '/v1/users/lookup',
+    audit: 'users.lookup',
+    roles: READERS,
+    summary: 'Look up a user by e-mail address',
+    tag: 'Users',
+    body: UserLookupBody,
+    response: UserRecord,
+  },
+} as const satisfies Record<string, Endpoint>;
+
+export type EndpointName = keyof typeof endpoints;

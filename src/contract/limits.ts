@@ -1,0 +1,27 @@
+/**
+ * The numbers of the wire contract (docs/contract.md), each written once. The server enforces
+ * them, the CLI names them in its help, and the SDK gets the ones a client needs through its
+ * generated wire module.
+ */
+
+/** Every endpoint lives under this path of the public URL. */
+export const REST_BASE_PATH = '/AdminInterface/restapi';
+
+/** A legacy key JWT lives at most this long (`exp - iat`). */
+export const MAX_TOKEN_LIFETIME_SECONDS = 3600;
+/** Clock skew tolerated on `iat` and `exp`. */
+export const CLOCK_SKEW_SECONDS = 60;
+/** Tokens of this length or more are refused unread: a real one is well under 2 KiB. */
+export const MAX_TOKEN_LENGTH = 8192;
+
+/** Bodies over this many bytes are refused before parsing (413). */
+export const BODY_LIMIT = 16 * 1024;
+/** Every property of the DS100 bodies is a non-empty string of at most this many characters. */
+export const IDENTIFIER_MAX_LENGTH = 36;
+/** An e-mail address may be as long as SMTP allows. */
+export const EMAIL_MAX_LENGTH = 254;
+
+/** A tenant holds at most this many Administration API keys. */
+export const MAX_API_KEYS = 10;
+/** A user may have at most this many DS100s registered. */
+export const MAX_DEVICES_PER_USER = 5;
