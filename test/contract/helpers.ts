@@ -19,7 +19,7 @@ import type { Store } from '../../src/store/store.ts';
 import { API, startServer, type Reply, type RequestOptions, type StartOptions, type TestServer } from '../helpers/server.ts';
 
 // ---------------------------------------------------------------------------------------------
-// The contract, restated from ../shared/spec/cloud-admin-api.md
+// The contract, restated from docs/contract.md
 
 export const repoRoot = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -43,10 +43,8 @@ export interface Fixtures {
   errorBodies: Record<'notFound' | 'badRequest' | 'internal' | 'forbidden', Record<string, unknown>>;
 }
 
-/** The vendor's published examples (read-only, beside the repository). */
-export const fixtures = JSON.parse(
-  readFileSync(path.resolve(repoRoot, '../shared/fixtures/doc-examples.json'), 'utf8'),
-) as Fixtures;
+/** The vendor's published examples: the project's copy, kept as the vendor wrote them (test/fixtures/README.md). */
+export const fixtures = JSON.parse(readFileSync(path.join(repoRoot, 'test/fixtures/doc-examples.json'), 'utf8')) as Fixtures;
 
 type Property = { type: 'string'; maxLength: number; optional?: false } | { type: 'boolean'; optional: true };
 
