@@ -125,3 +125,21 @@ export type CredentialResponse = Static<typeof CredentialRecord>;
 export type UserResponse = Static<typeof UserRecord>;
 export type ErrorResponse = Static<typeof ErrorBody>;
 export type ForbiddenResponse = Static<typeof ForbiddenBody>;
+
+/**
+ * The shapes the OpenAPI document names under `components.schemas` (and refers to wherever a
+ * route uses them), so that tools generating clients give them these names.
+ */
+export const namedSchemas: Record<string, TSchema> = {
+  SetStatusRequest: SetStatusBody,
+  DeleteRequest: DeleteBody,
+  ClearPinRequest: ClearPinBody,
+  LookupRequest: LookupBody,
+  UserLookupRequest: UserLookupBody,
+  StatusItem,
+  ClearPinResult,
+  CredentialRecord,
+  UserRecord,
+  ErrorBody,
+  ForbiddenBody,
+};
