@@ -67,8 +67,6 @@ type Args<N extends ErrorName> = (typeof catalog)[N]['description'] extends (...
 export class ApiError extends Error {
   readonly status: number;
   readonly forbidden: boolean;
-  /** Set once the call's audit event was committed with the transaction that decided this error. */
-  audited = false;
   constructor(
     readonly errorName: ErrorName,
     description: string,

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { VERSION } from '../http/settings.ts';
+import { VERSION } from '../contract/version.ts';
 import { registerAuditCommand } from './audit.ts';
 import { EXIT, reportError } from './common.ts';
 import { registerDirectoryCommands } from './directory.ts';

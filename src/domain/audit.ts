@@ -1,3 +1,4 @@
+import type { Store, StoreTx } from '../store/store.ts';
 import type { Actor, AuditEvent, AuditOutcome, AuditTarget } from './types.ts';
 
 /**
@@ -25,3 +26,20 @@ export function auditEvent(
     status,
   };
 }
+
+const committed = new WeakSet<Actor>();
+
+/**
+ * Runs `work` in one transaction of `store`, in which it appends the call's audit event itself,
+ * and marks `actor` once that commit is durable, whether `work` decided a success or a refusal.
+ * This is the one place that knows a call is audited: the HTTP layer records an event for every
+ * call whose actor is not marked, so a call is never audited twice nor left out.
+ */
+export async function auditedTransaction<T>(store: Store, actor: Actor, work: (tx: StoreTx) => Promise<T>): Promise<T> {
+  const result = await store.transaction(work);
+  committed.add(actor);
+  return result;
+}
+
+/** True once a transaction has committed `actor`'s audit event (see `auditedTransaction`). */
+export const auditCommitted = (actor: Actor): boolean => committed.has(actor);

@@ -1,7 +1,7 @@
 import { apiError, type ApiError } from '../errors.ts';
 import type { Store, StoreTx } from '../store/store.ts';
 import type { Clock } from './clock.ts';
-import { auditEvent } from './audit.ts';
+import { auditEvent, auditedTransaction } from './audit.ts';
 import type { Actor, AuditOutcome, AuditTarget, Credential, TokenStatus } from './types.ts';
 
 /** One item of the enable/disable answer, keys in the documented order (spec 4.1). */
@@ -54,17 +54,14 @@ export function makeCredentialService({ store, clock }: CredentialServiceDeps) {
     target: AuditTarget,
     decide: (tx: StoreTx, now: string) => Promise<Decision<T>>,
   ): Promise<T> {
-    const decision = await store.transaction(async (tx) => {
+    const decision = await auditedTransaction(store, actor, async (tx) => {
       const now = clock.nowIso();
       const d = await decide(tx, now);
       const status = 'error' in d ? d.error.status : 200;
       await tx.appendAudit(auditEvent(actor, now, operation, target, d.outcome, status));
       return d;
     });
-    if ('error' in decision) {
-      decision.error.audited = true;
-      throw decision.error;
-    }
+    if ('error' in decision) throw decision.error;
     return decision.value;
   }
 

@@ -2,7 +2,7 @@ import type { NewRegistration, NewUser } from './directory.ts';
 
 /**
  * The directory that the vendor's published examples assume (the `seed` parts of
- * shared/fixtures/doc-examples.json), loaded by `serve --demo` so that each published request
+ * test/fixtures/doc-examples.json), loaded by `serve --demo` so that each published request
  * works against a fresh server. The vendor gives ids only; the e-mail addresses and names are
  * ours, so that user lookup has something to find. test/contract/fixtures.test.ts checks that
  * this stays a superset of the fixtures' seeds.

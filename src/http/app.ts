@@ -17,11 +17,11 @@ import { deleteOtpRoute } from './routes/delete-otp.ts';
 import { healthRoutes } from './routes/health.ts';
 import { lookupDs100Route } from './routes/lookup-ds100.ts';
 import { lookupUserRoute } from './routes/lookup-user.ts';
-import { API_PREFIX, installOpenApi } from './routes/openapi.ts';
+import { installOpenApi } from './routes/openapi.ts';
 import { setOtpStatusRoutes } from './routes/set-otp-status.ts';
-import {
-  BODY_LIMIT, DEFAULT_RATE_LIMITS, VERSION, connectionLimits, type ConnectionLimits, type RateLimits,
-} from './settings.ts';
+import { registerApiRoutes } from './route.ts';
+import { DEFAULT_RATE_LIMITS, connectionLimits, type ConnectionLimits, type RateLimits } from './settings.ts';
+import { BODY_LIMIT } from '../contract/limits.ts';
 
 export * from './settings.ts';
 
@@ -113,7 +113,7 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
 
   if (signatures) app.addHook('onClose', () => signatures.close());
   app.decorateRequest('principal', null);
-  app.decorateRequest('audited', false);
+  app.decorateRequest('actor', null);
   // Callback style: an async hook costs a promise per request, and this one never waits.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('X-Request-Id', request.id);
@@ -121,7 +121,7 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     done();
   });
   installErrorHandling(app);
-  installOpenApi(app, { version: VERSION });
+  installOpenApi(app);
   const metrics = installMetrics(app, {
     store,
     limiter: options.limiter ?? makeMemoryRateLimiter(clock),
@@ -136,15 +136,12 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
   installAudit(app, { store, clock });
 
   void app.register(healthRoutes(store));
-  void app.register(
-    async (api) => {
-      await api.register(setOtpStatusRoutes(credentials));
-      await api.register(deleteOtpRoute(credentials));
-      await api.register(clearPinRoute(credentials));
-      await api.register(lookupDs100Route(credentials));
-      await api.register(lookupUserRoute(directory));
-    },
-    { prefix: API_PREFIX },
-  );
+  registerApiRoutes(app, [
+    ...setOtpStatusRoutes(credentials),
+    deleteOtpRoute(credentials),
+    clearPinRoute(credentials),
+    lookupDs100Route(credentials),
+    lookupUserRoute(directory),
+  ]);
   return Object.assign(app, { verifier });
 }

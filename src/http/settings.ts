@@ -4,11 +4,6 @@
  */
 import type { RatePolicy } from '../ratelimit/limiter.ts';
 
-export const VERSION = '0.1.0';
-
-/** Spec 1: bodies over 16 KiB are refused before parsing. */
-export const BODY_LIMIT = 16 * 1024;
-
 export interface RateLimits {
   perKey: RatePolicy;
   perAddress: RatePolicy;

@@ -19,7 +19,7 @@ import type { Store } from '../../src/store/store.ts';
 import { API, startServer, type Reply, type RequestOptions, type StartOptions, type TestServer } from '../helpers/server.ts';
 
 // ---------------------------------------------------------------------------------------------
-// The contract, restated from ../shared/spec/cloud-admin-api.md
+// The contract, restated from docs/contract.md
 
 export const repoRoot = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -43,14 +43,14 @@ export interface Fixtures {
   errorBodies: Record<'notFound' | 'badRequest' | 'internal' | 'forbidden', Record<string, unknown>>;
 }
 
-/** The vendor's published examples (read-only, beside the repository). */
-export const fixtures = JSON.parse(
-  readFileSync(path.resolve(repoRoot, '../shared/fixtures/doc-examples.json'), 'utf8'),
-) as Fixtures;
+/** The vendor's published examples: the project's copy, kept as the vendor wrote them (test/fixtures/README.md). */
+export const fixtures = JSON.parse(readFileSync(path.join(repoRoot, 'test/fixtures/doc-examples.json'), 'utf8')) as Fixtures;
 
 type Property = { type: 'string'; maxLength: number; optional?: false } | { type: 'boolean'; optional: true };
 
 export interface Endpoint {
+  /** OpenAPI operationId, and the SDK's method name. */
+  operationId: string;
   method: 'PATCH' | 'DELETE' | 'POST';
   /** Below `/AdminInterface/restapi`. */
   path: string;
@@ -68,29 +68,29 @@ const WRITERS: readonly Role[] = ['SuperAdmin', 'HelpDeskAdmin'];
 
 export const ENDPOINTS = {
   enable: {
-    method: 'PATCH', path: '/v1/ds100/enable/otp', operation: 'ds100.enable', roles: WRITERS,
+    operationId: 'enableOtp', method: 'PATCH', path: '/v1/ds100/enable/otp', operation: 'ds100.enable', roles: WRITERS,
     properties: { deviceSerialNumber: identifier, userId: identifier },
   },
   disable: {
-    method: 'PATCH', path: '/v1/ds100/disable/otp', operation: 'ds100.disable', roles: WRITERS,
+    operationId: 'disableOtp', method: 'PATCH', path: '/v1/ds100/disable/otp', operation: 'ds100.disable', roles: WRITERS,
     properties: { deviceSerialNumber: identifier, userId: identifier },
   },
   delete: {
-    method: 'DELETE', path: '/v1/ds100/delete/otp', operation: 'ds100.delete', roles: WRITERS,
+    operationId: 'deleteOtp', method: 'DELETE', path: '/v1/ds100/delete/otp', operation: 'ds100.delete', roles: WRITERS,
     properties: { tokenSerialNumber: identifier, deviceSerialNumber: identifier, userId: identifier },
   },
   clearPin: {
-    method: 'PATCH', path: '/v1/ds100/clearPin/otp', operation: 'ds100.clearPin', roles: WRITERS,
+    operationId: 'clearPin', method: 'PATCH', path: '/v1/ds100/clearPin/otp', operation: 'ds100.clearPin', roles: WRITERS,
     properties: { tokenSerialNumber: identifier, userId: identifier },
   },
   lookupDs100: {
-    method: 'POST', path: '/v1/ds100/lookup', operation: 'ds100.lookup', roles: ROLES,
+    operationId: 'lookupDs100', method: 'POST', path: '/v1/ds100/lookup', operation: 'ds100.lookup', roles: ROLES,
     properties: { deviceSerialNumber: identifier },
   },
   // Spec 5. The 36-character rule is the DS100 bodies'; an e-mail address may be as long as
   // SMTP allows (254), which is the server's choice where the spec is silent.
   lookupUser: {
-    method: 'POST', path: '/v1/users/lookup', operation: 'users.lookup', roles: ROLES,
+    operationId: 'lookupUser', method: 'POST', path: '/v1/users/lookup', operation: 'users.lookup', roles: ROLES,
     properties: { email: { type: 'string', maxLength: 254 }, searchUnsynched: { type: 'boolean', optional: true } },
   },
 } as const satisfies Record<string, Endpoint>;

@@ -1,8 +1,8 @@
-/** What every answer of the server shares (spec 1): headers, unknown routes, health, the OpenAPI document, the 500. */
+/** What every answer of the server shares (spec 1): headers, unknown routes, health, the 500. The OpenAPI document: openapi.test.ts. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { API, startServer, type Reply } from '../helpers/server.ts';
-import { BODY_LIMIT, ENDPOINTS, assertWire, call, errors, fixtures, newCredential, useServer, type Endpoint } from './helpers.ts';
+import { BODY_LIMIT, ENDPOINTS, assertWire, call, errors, fixtures, newCredential, useServer } from './helpers.ts';
 
 const context = useServer({ demo: true });
 const demoEnable = fixtures.examples[0]!.request;
@@ -120,46 +120,6 @@ describe('health', () => {
     const reply = await context.server.request('GET', '/readyz', undefined, { authorization: null });
     assert.equal(reply.status, 200);
     assertWire(reply.json, { status: 'ready', store: context.server.store.engine });
-  });
-});
-
-describe('the OpenAPI document', () => {
-  interface Operation {
-    operationId: string;
-    requestBody: { required: boolean; content: Record<string, { schema: { type: string; additionalProperties: boolean; properties: object; required?: string[] } }> };
-    responses: Record<string, unknown>;
-  }
-
-  test('is OpenAPI 3.1, served without a token, and lists the six operations with their request bodies', async () => {
-    const reply = await context.server.request('GET', `${API}/openapi.json`, undefined, { authorization: null });
-    assert.equal(reply.status, 200, reply.text);
-    assert.match(reply.headers.get('content-type') ?? '', /^application\/json\b/);
-    const doc = reply.json as { openapi: string; paths: Record<string, Record<string, Operation>> };
-    assert.match(doc.openapi, /^3\.1\.\d+$/);
-
-    const listed = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
-    const endpoints: Endpoint[] = Object.values(ENDPOINTS);
-    assert.deepEqual(listed.sort(), endpoints.map((e) => `${e.method} ${e.path}`).sort());
-
-    for (const e of endpoints) {
-      const op = doc.paths[e.path]![e.method.toLowerCase()]!;
-      assert.equal(op.operationId, e.operation);
-      assert.equal(op.requestBody.required, true, `${e.operation}: the body is required`);
-      const schema = op.requestBody.content['application/json']!.schema;
-      assert.deepEqual(
-        { type: schema.type, additionalProperties: schema.additionalProperties, properties: Object.keys(schema.properties), required: schema.required },
-        {
-          type: 'object',
-          additionalProperties: false,
-          properties: Object.keys(e.properties),
-          required: Object.entries(e.properties).filter(([, p]) => !p.optional).map(([k]) => k),
-        },
-        e.operation,
-      );
-      for (const status of ['200', '400', '403', '404', '429', '500']) {
-        assert.ok(status in op.responses, `${e.operation} documents ${status}`);
-      }
-    }
   });
 });
 

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuditOutcome, AuditTarget } from '../../domain/types.ts';
-import { auditEvent } from '../../domain/audit.ts';
+import { auditCommitted, auditEvent } from '../../domain/audit.ts';
 import type { Clock } from '../../domain/clock.ts';
 import type { Store } from '../../store/store.ts';
-import { actorOf, forRoutesWith } from '../context.ts';
+import { actorOf, forEndpointRoutes } from '../context.ts';
 
 function outcomeOf(status: number): AuditOutcome {
   if (status < 400) return 'unchanged';
@@ -28,14 +28,16 @@ export function targetOf(body: unknown): AuditTarget {
 }
 
 /**
- * Spec 7: one audit event per call to an API operation. A change records its own event inside
- * its transaction (and marks the request `audited`); every other call (reads, refusals, invalid
- * bodies, errors) gets its event here, once the answer is known, without delaying the answer.
+ * Contract 7: one audit event per call to an API operation. A change records its own event inside
+ * its transaction (`auditedTransaction`, which marks the call's actor); every other call (reads,
+ * refusals, invalid bodies, errors) gets its event here, once the answer is known, without
+ * delaying the answer.
  */
 export function installAudit(app: FastifyInstance, { store, clock }: { store: Store; clock: Clock }): void {
-  forRoutesWith(app, 'operation', 'onResponse', (operation) => (request, reply, done) => {
-    if (!request.audited) {
-      store.recordAudit(auditEvent(actorOf(request), clock.nowIso(), operation, targetOf(request.body), outcomeOf(reply.statusCode), reply.statusCode));
+  forEndpointRoutes(app, 'onResponse', ({ audit: operation }) => (request, reply, done) => {
+    const actor = actorOf(request);
+    if (!auditCommitted(actor)) {
+      store.recordAudit(auditEvent(actor, clock.nowIso(), operation, targetOf(request.body), outcomeOf(reply.statusCode), reply.statusCode));
     }
     done();
   });

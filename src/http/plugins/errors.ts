@@ -65,8 +65,7 @@ const fastifyErrors: Record<string, Parameters<typeof apiError>[0]> = {
  * log with the request id and never to the client.
  */
 export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError & { audited?: boolean }, request, reply) => {
-    if (err.audited) request.audited = true;
+  app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof ApiError) return sendError(request, reply, err);
     if (err.validation) return sendError(request, reply, validationError(request, err.validation as AjvError[]));
     const mapped = err.code ? fastifyErrors[err.code] : undefined;

@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { mayPerform } from '../../auth/roles.ts';
 import { TokenRefused, type TokenVerifier } from '../../auth/token.ts';
 import { apiError } from '../../errors.ts';
 import type { RateDecision, RateLimiter, RatePolicy } from '../../ratelimit/limiter.ts';
-import { forRoutesWith } from '../context.ts';
+import { forEndpointRoutes } from '../context.ts';
 import { sendError } from './errors.ts';
 
 export interface GuardOptions {
@@ -23,7 +22,7 @@ function setRateHeaders(reply: FastifyReply, d: RateDecision): void {
  * Everything a call to the API passes before its body is even parsed, in this order:
  * 1. the per-address rate limit, so that a flood of bad tokens cannot burn CPU on signatures;
  * 2. the token (spec 2): any failure is the one Spring-shaped 403, the reason is logged only;
- * 3. the role (spec 3);
+ * 3. the role (the endpoint's `roles`, contract 3);
  * 4. the per-key rate limit, whose state the `RateLimit-*` headers report.
  * A refused call ends here, so it changes nothing.
  */
@@ -34,7 +33,7 @@ export function installGuard(app: FastifyInstance, { verifier, limiter, perAddre
     return sendError(request, reply, apiError('TOO_MANY_REQUESTS'));
   };
 
-  forRoutesWith(app, 'kind', 'onRequest', (kind) => async (request, reply) => {
+  forEndpointRoutes(app, 'onRequest', ({ roles }) => async (request, reply) => {
     const byAddress = await limiter.take(`addr:${request.ip}`, perAddress);
     if (!byAddress.allowed) return refuseRate(request, reply, byAddress);
 
@@ -45,7 +44,7 @@ export function installGuard(app: FastifyInstance, { verifier, limiter, perAddre
       request.log.info({ reason: error.message }, 'access token refused');
       return sendError(request, reply, apiError('TOKEN_REFUSED'));
     }
-    if (!mayPerform(request.principal.role, kind)) {
+    if (!roles.includes(request.principal.role)) {
       request.log.info({ subject: request.principal.subject, role: request.principal.role }, 'role may not call this endpoint');
       return sendError(request, reply, apiError('NOT_AUTHORIZED'));
     }

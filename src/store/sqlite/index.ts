@@ -118,7 +118,7 @@ const MAX_PENDING_AUDIT = 10_000;
  * Each commit of the writer empties the reader connection's page cache (SQLite resets it when
  * the WAL has moved), so committing reads' events every few milliseconds made every lookup read
  * its pages afresh: one commit every 50 ms keeps the cache warm and costs a crash at most the
- * last 50 ms of read events, which promise no durability (docs/decisions.md).
+ * last 50 ms of read events, which promise no durability (docs/contract.md#7-audit-trail).
  */
 const AUDIT_DELAY_MS = 50;
 const AUDIT_BATCH = 2000;
