@@ -11,6 +11,9 @@
  *   (pg_terminate_backend, as a failover, a pooler restart or an administrator does: a FATAL
  *   57P01 on each), under load, on one server and on two servers sharing the schema: answers are
  *   200s and the generic 500, every server stays up throughout and serves 200s afterwards.
+ * - PostgreSQL: the database restarts (fast, then immediate shutdowns, which end every connection
+ *   and refuse new ones until it is back), on a private cluster the test creates with initdb on
+ *   a free port (never the machine's); skipped, saying why, where initdb or pg_ctl is missing.
  * - SQLite (TEST_STORE=sqlite): the disk fills up (the data folder on a 16 MiB tmpfs, filled by a
  *   file; where mounting is not allowed, or with RELIABILITY_DISK_FULL=fsize, RLIMIT_FSIZE set on
  *   the running server with prlimit instead, which SQLite meets as a full disk): writes
@@ -39,8 +42,8 @@ import type { ServeProcess } from '../cli/serve-process.ts';
 import { TEST_DATABASE_URL, freshSchema } from '../helpers/stores.ts';
 import { auditEvent, eventually, startTcpProxy, type ProxyMode, type TcpProxy } from '../scale-out/helpers.ts';
 import {
-  ENGINE, INTERNAL_BODY, SEED, STRESS, all, call, deploy, expectedItems, get, lastAcked, makeDirectory, matchOwned, pairEvents, prng,
-  replayPair, sleep, statusItems, targetOf, toggle, type Deployment, type OwnedOp, type Pair,
+  ENGINE, INTERNAL_BODY, SEED, STRESS, all, call, deploy, expectedItems, get, lastAcked, makeDirectory, matchOwned, pairEvents,
+  privateClusterUnavailable, prng, replayPair, sleep, startPrivateCluster, statusItems, targetOf, toggle, type Deployment, type OwnedOp, type Pair,
 } from './lib.ts';
 import type { StatusItem } from '../../src/domain/credentials.ts';
 
@@ -369,6 +372,62 @@ test('PostgreSQL ends the connections mid-load (pg_terminate_backend), one serve
 test('PostgreSQL ends the connections mid-load (pg_terminate_backend), two servers on one schema', { skip: ENGINE !== 'postgres' && 'PostgreSQL only (TEST_STORE=postgres)' }, (t) =>
   terminationFault(t, 2),
 );
+
+/** Restarts of the private cluster: fast and immediate shutdowns, in turn. */
+const RESTART_CYCLES = STRESS ? 6 : 1;
+const noPrivateCluster = ENGINE !== 'postgres' ? 'PostgreSQL only (TEST_STORE=postgres)' : privateClusterUnavailable();
+
+test('PostgreSQL restarts mid-load (a private cluster), two servers on one schema', { skip: noPrivateCluster ?? false }, async (t) => {
+  t.diagnostic(`seed ${SEED}`);
+  const cluster = await startPrivateCluster();
+  cleanups.push(() => cluster.dispose());
+  const directory = makeDirectory(TERMINATE_CLIENTS);
+  const d = await deploy('postgres', directory, { postgresUrl: cluster.url });
+  cleanups.push(() => d.dispose());
+  const servers: ServeProcess[] = [];
+  for (let i = 0; i < 2; i++) servers.push(await d.start({ args: ['--db-timeout', String(DB_TIMEOUT_MS), '--db-pool-size', '4'] }));
+  const token = await d.token();
+  const up = (what: string): void => {
+    for (const [i, s] of servers.entries()) assert.equal(s.child.exitCode ?? s.child.signalCode, null, `${what}: server ${i} is still running: ${s.stderr()}`);
+  };
+  const load = startLoad(directory.pairs, (c) => servers[c % servers.length]!.url, token, true);
+
+  const random = prng(SEED);
+  const restarts: string[] = [];
+  try {
+    await writesSucceedAgain(load, 0, 'before any restart');
+    for (let cycle = 0; cycle < RESTART_CYCLES; cycle++) {
+      const mode = cycle % 2 === 0 ? 'fast' : 'immediate';
+      const failedBefore = load.counts.failed;
+      await cluster.stop(mode);
+      restarts.push(mode);
+      assert.ok(await eventually(async () => load.counts.failed > failedBefore, 120, 100), `${mode} shutdown: a write met it`);
+      await sleep(200 + Math.floor(random() * (STRESS ? 2500 : 800)));
+      up(`while PostgreSQL is down (${mode})`);
+      const acked = load.counts.acked;
+      await cluster.start();
+      await writesSucceedAgain(load, acked, `after the ${mode} restart`);
+      up(`after the ${mode} restart`);
+      assert.deepEqual(load.failures, [], `${mode} restart: only 200s and the generic 500, no hang`);
+    }
+  } finally {
+    await load.stop();
+  }
+  up('after the load');
+  assert.deepEqual(load.failures, [], 'only 200s and the generic 500, no hang');
+  for (const s of servers) assert.doesNotMatch(s.stderr(), /uncaught|unhandled/i);
+
+  const serverLog = () => servers.map((s) => s.lines.join('\n') + s.stderr()).join('\n');
+  const { trail, committed500, waitedMs } = await auditComplete(d, load, { attempts: 240, everyMs: 250 }, serverLog);
+  for (const [i, s] of servers.entries()) await verifyNothingLost(d, s, token, directory.pairs, load, trail, `after the restarts (server ${i})`);
+  up('at the end');
+  const { counts } = load;
+  t.diagnostic(
+    `2 servers, ${TERMINATE_CLIENTS} clients; ${restarts.length} restarts (${restarts.join(', ')}); ` +
+      `${counts.writes} writes: ${counts.acked} acknowledged (all found), ${counts.failed} generic 500s (${committed500} of them committed); ` +
+      `${counts.reads} reads (${counts.readFailed} 500s); audit trail complete ${waitedMs} ms after the load stopped; 0 lost`,
+  );
+});
 
 /** Fills the data folder's disk, and frees it: a small tmpfs when mounting is allowed, else RLIMIT_FSIZE on the server. */
 interface DiskFull {
