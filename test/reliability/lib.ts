@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { accessSync, chownSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -210,8 +210,11 @@ export interface PrivateCluster {
 /** PostgreSQL refuses to run as root: as root, the cluster runs as this user. */
 const CLUSTER_USER = 'postgres';
 
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+/** PATH, then the newest server of Debian's layout (where initdb and pg_ctl are not on PATH). */
+function pgBinary(name: string): string | undefined {
+  const debian = '/usr/lib/postgresql';
+  const versions = existsSync(debian) ? readdirSync(debian).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter), ...versions.map((v) => join(debian, v, 'bin'))]) {
     try {
       accessSync(join(dir, name), constants.X_OK);
       return join(dir, name);
@@ -236,8 +239,8 @@ const asRoot = process.getuid?.() === 0;
 
 /** Why no private cluster can be made on this machine (null when one can). */
 export function privateClusterUnavailable(): string | null {
-  const missing = ['initdb', 'pg_ctl'].filter((b) => !onPath(b));
-  if (missing.length > 0) return `a private PostgreSQL cluster needs ${missing.join(' and ')} on PATH`;
+  const missing = ['initdb', 'pg_ctl'].filter((b) => !pgBinary(b));
+  if (missing.length > 0) return `a private PostgreSQL cluster needs ${missing.join(' and ')} (on PATH or in /usr/lib/postgresql/*/bin)`;
   if (asRoot && !idsOf(CLUSTER_USER)) return `as root, a private PostgreSQL cluster needs a "${CLUSTER_USER}" user to run as`;
   return null;
 }
@@ -266,22 +269,19 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
   const ids = asRoot ? idsOf(CLUSTER_USER)! : undefined;
   if (ids) chownSync(home, ids.uid, ids.gid);
   const pg = (bin: string, args: string[]) =>
-    ids ? run('runuser', ['-u', CLUSTER_USER, '--', onPath(bin)!, ...args], { cwd: home }) : run(onPath(bin)!, args, { cwd: home });
+    ids ? run('runuser', ['-u', CLUSTER_USER, '--', pgBinary(bin)!, ...args], { cwd: home }) : run(pgBinary(bin)!, args, { cwd: home });
   const port = await freePort();
-  let running = false;
   const cluster: PrivateCluster = {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     async start() {
       await pg('pg_ctl', ['start', '-w', '-t', '60', '-D', data, '-l', join(home, 'log'), '-o',
         `-p ${port} -c listen_addresses=127.0.0.1 -k ${home} -c fsync=off -c max_connections=60 -c shared_buffers=16MB`]);
-      running = true;
     },
     async stop(mode) {
-      running = false;
       await pg('pg_ctl', ['stop', '-w', '-t', '60', '-m', mode, '-D', data]);
     },
     async dispose() {
-      if (running) await cluster.stop('immediate').catch(() => {});
+      await cluster.stop('immediate').catch(() => {}); // (already stopped, or never started)
       rmSync(home, { recursive: true, force: true });
     },
   };
