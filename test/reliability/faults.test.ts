@@ -308,6 +308,26 @@ async function terminateBackends(admin: pg.Client, applicationName: string): Pro
   return Number(rows[0]!.n);
 }
 
+/** Fails unless every server is still running. */
+function assertUp(servers: ServeProcess[], what: string): void {
+  for (const [i, s] of servers.entries()) assert.equal(s.child.exitCode ?? s.child.signalCode, null, `${what}: server ${i} is still running: ${s.stderr()}`);
+}
+
+/**
+ * After a fault on the servers of `d`: nothing but 200s and the generic 500, no crash, every
+ * answer audited, and nothing acknowledged lost, as each server reads it.
+ */
+async function verifyServersAfter(d: Deployment, servers: ServeProcess[], token: string, pairs: Pair[], load: Load, where: string) {
+  assertUp(servers, `${where}, after the load`);
+  assert.deepEqual(load.failures, [], 'only 200s and the generic 500, no hang');
+  for (const s of servers) assert.doesNotMatch(s.stderr(), /uncaught|unhandled/i);
+  const serverLog = () => servers.map((s) => s.lines.join('\n') + s.stderr()).join('\n');
+  const audited = await auditComplete(d, load, { attempts: 240, everyMs: 250 }, serverLog);
+  for (const [i, s] of servers.entries()) await verifyNothingLost(d, s, token, pairs, load, audited.trail, `${where} (server ${i})`);
+  assertUp(servers, `${where}, at the end`);
+  return audited;
+}
+
 async function terminationFault(t: { diagnostic(message: string): void }, instances: number): Promise<void> {
   t.diagnostic(`seed ${SEED}`);
   const directory = makeDirectory(TERMINATE_CLIENTS);
@@ -320,9 +340,7 @@ async function terminationFault(t: { diagnostic(message: string): void }, instan
   }
   const token = await d.token();
   const admin = await adminClient();
-  const up = (what: string): void => {
-    for (const [i, s] of servers.entries()) assert.equal(s.child.exitCode ?? s.child.signalCode, null, `${what}: server ${i} is still running: ${s.stderr()}`);
-  };
+  const up = (what: string): void => assertUp(servers, what);
   const load = startLoad(directory.pairs, (c) => servers[c % instances]!.url, token, true);
 
   const random = prng(SEED);
@@ -349,14 +367,7 @@ async function terminationFault(t: { diagnostic(message: string): void }, instan
   } finally {
     await load.stop();
   }
-  up('after the load');
-  assert.deepEqual(load.failures, [], 'only 200s and the generic 500, no hang');
-  for (const s of servers) assert.doesNotMatch(s.stderr(), /uncaught|unhandled/i);
-
-  const serverLog = () => servers.map((s) => s.lines.join('\n') + s.stderr()).join('\n');
-  const { trail, committed500, waitedMs } = await auditComplete(d, load, { attempts: 240, everyMs: 250 }, serverLog);
-  for (const s of servers) await verifyNothingLost(d, s, token, directory.pairs, load, trail, `after the terminations (server ${servers.indexOf(s)})`);
-  up('at the end');
+  const { committed500, waitedMs } = await verifyServersAfter(d, servers, token, directory.pairs, load, 'after the terminations');
   const { counts } = load;
   t.diagnostic(
     `${instances} server(s), ${TERMINATE_CLIENTS} clients; ${rounds} rounds of pg_terminate_backend ended ${terminated} connections; ` +
@@ -387,9 +398,7 @@ test('PostgreSQL restarts mid-load (a private cluster), two servers on one schem
   const servers: ServeProcess[] = [];
   for (let i = 0; i < 2; i++) servers.push(await d.start({ args: ['--db-timeout', String(DB_TIMEOUT_MS), '--db-pool-size', '4'] }));
   const token = await d.token();
-  const up = (what: string): void => {
-    for (const [i, s] of servers.entries()) assert.equal(s.child.exitCode ?? s.child.signalCode, null, `${what}: server ${i} is still running: ${s.stderr()}`);
-  };
+  const up = (what: string): void => assertUp(servers, what);
   const load = startLoad(directory.pairs, (c) => servers[c % servers.length]!.url, token, true);
 
   const random = prng(SEED);
@@ -413,14 +422,7 @@ test('PostgreSQL restarts mid-load (a private cluster), two servers on one schem
   } finally {
     await load.stop();
   }
-  up('after the load');
-  assert.deepEqual(load.failures, [], 'only 200s and the generic 500, no hang');
-  for (const s of servers) assert.doesNotMatch(s.stderr(), /uncaught|unhandled/i);
-
-  const serverLog = () => servers.map((s) => s.lines.join('\n') + s.stderr()).join('\n');
-  const { trail, committed500, waitedMs } = await auditComplete(d, load, { attempts: 240, everyMs: 250 }, serverLog);
-  for (const [i, s] of servers.entries()) await verifyNothingLost(d, s, token, directory.pairs, load, trail, `after the restarts (server ${i})`);
-  up('at the end');
+  const { committed500, waitedMs } = await verifyServersAfter(d, servers, token, directory.pairs, load, 'after the restarts');
   const { counts } = load;
   t.diagnostic(
     `2 servers, ${TERMINATE_CLIENTS} clients; ${restarts.length} restarts (${restarts.join(', ')}); ` +
