@@ -23,8 +23,6 @@ import { join, relative, resolve } from 'node:path';
 const PER_STORE = ['test/contract', 'test/auth', 'test/http', 'test/reliability'];
 /** Suites that need PostgreSQL and Redis themselves (several stores, processes, limiters). */
 const SCALE_OUT = 'test/scale-out';
-/** Never part of `npm test` without file arguments (long load tests, run by hand or by test:stress). */
-const EXCLUDED = ['test/stress'];
 
 const root = join(import.meta.dirname, '..');
 const ci = process.env.CI === 'true';
@@ -109,7 +107,7 @@ function runSuite(title: string, files: string[], env: Record<string, string>): 
 
 // npm runs scripts from the package root; file arguments are relative to where it was called.
 const args = process.argv.slice(2).map((a) => relative(root, resolve(process.env.INIT_CWD ?? process.cwd(), a)));
-const all = args.length > 0 ? args : testFiles('test').filter((f) => !EXCLUDED.some((d) => under(f, d)));
+const all = args.length > 0 ? args : testFiles('test');
 const sqliteFiles = all.filter((f) => !under(f, SCALE_OUT));
 const postgresFiles = all.filter((f) => PER_STORE.some((d) => under(f, d)));
 const scaleOutFiles = all.filter((f) => under(f, SCALE_OUT));

@@ -23,15 +23,15 @@ export function tempDir(prefix = 'ds100-test-'): { path: string; dispose(): void
 export const TEST_DATABASE_URL = process.env.DATABASE_URL_TEST || 'postgres://127.0.0.1:5432/test';
 
 /**
- * A fresh, empty schema in the test database, dropped (with everything in it) by `dispose`.
- * Each test store lives in one of its own, so suites running side by side never meet.
+ * A fresh, empty schema in the test database (or the one at `url`), dropped (with everything in
+ * it) by `dispose`. Each test store lives in one of its own, so suites running side by side never meet.
  */
-export async function freshSchema(prefix = 'ds100_t'): Promise<{ schema: string; url: string; dispose(): Promise<void> }> {
+export async function freshSchema(prefix = 'ds100_t', url = TEST_DATABASE_URL): Promise<{ schema: string; url: string; dispose(): Promise<void> }> {
   const { Client } = await import('pg');
   const { connectionUrl } = await import('../../src/store/postgres/index.ts');
   const schema = `${prefix}_${process.pid}_${randomBytes(5).toString('hex')}`;
   const admin = async (sql: string): Promise<void> => {
-    const client = new Client({ connectionString: connectionUrl(TEST_DATABASE_URL, undefined), connectionTimeoutMillis: 5000 });
+    const client = new Client({ connectionString: connectionUrl(url, undefined), connectionTimeoutMillis: 5000 });
     await client.connect();
     try {
       await client.query(sql);
@@ -40,7 +40,7 @@ export async function freshSchema(prefix = 'ds100_t'): Promise<{ schema: string;
     }
   };
   await admin(`CREATE SCHEMA "${schema}"`);
-  return { schema, url: TEST_DATABASE_URL, dispose: () => admin(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`) };
+  return { schema, url, dispose: () => admin(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`) };
 }
 
 /** A fresh, empty store of the engine named by `engine` (default: TEST_STORE, else sqlite). */

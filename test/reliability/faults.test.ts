@@ -7,19 +7,26 @@
  *   exact generic 500 body, `/readyz` says 503 (or 200), `/healthz` keeps answering 200, and no
  *   request hangs (each has a bound far above --db-timeout: only a hang reaches it). Afterwards
  *   the server recovers by itself, without a restart.
+ * - PostgreSQL: the server's connections are ended by PostgreSQL itself, every 0.5 s
+ *   (pg_terminate_backend, as a failover, a pooler restart or an administrator does: a FATAL
+ *   57P01 on each), under load, on one server and on two servers sharing the schema: answers are
+ *   200s and the generic 500, every server stays up throughout and serves 200s afterwards.
+ * - PostgreSQL: the database restarts (fast, then immediate shutdowns, which end every connection
+ *   and refuse new ones until it is back), on a private cluster the test creates with initdb on
+ *   a free port (never the machine's); skipped, saying why, where initdb or pg_ctl is missing.
  * - SQLite (TEST_STORE=sqlite): the disk fills up (the data folder on a 16 MiB tmpfs, filled by a
  *   file; where mounting is not allowed, or with RELIABILITY_DISK_FULL=fsize, RLIMIT_FSIZE set on
  *   the running server with prlimit instead, which SQLite meets as a full disk): writes
  *   answer the generic 500, reads keep answering 200, the process stays up; once space is freed,
  *   writes succeed again by themselves.
  *
- * In both: nothing acknowledged is lost. Each client alone changes its DS100, so its requests
+ * In all: nothing acknowledged is lost. Each client alone changes its DS100, so its requests
  * on it are sequential: a 200 is a promise, a 500 may or may not have committed (a COMMIT whose
  * answer was cut off). The trail must hold every 200's event in the order sent, the stored state
  * must be the one the trail's last `changed` event names, and on SQLite a 500 never committed.
  * Every answered request also has its audit event once the fault is over (those of reads and
  * failures are written late, by design); on SQLite the final state also survives a SIGKILL and
- * restart. Two regression cases at the end pin the PostgreSQL store fixes these suites led to.
+ * restart. The regression cases at the end pin the PostgreSQL store fixes these suites led to.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -35,8 +42,8 @@ import type { ServeProcess } from '../cli/serve-process.ts';
 import { TEST_DATABASE_URL, freshSchema } from '../helpers/stores.ts';
 import { auditEvent, eventually, startTcpProxy, type ProxyMode, type TcpProxy } from '../scale-out/helpers.ts';
 import {
-  ENGINE, INTERNAL_BODY, SEED, STRESS, all, call, deploy, expectedItems, get, lastAcked, makeDirectory, matchOwned, pairEvents, prng,
-  replayPair, sleep, statusItems, targetOf, toggle, type Deployment, type OwnedOp, type Pair,
+  ENGINE, INTERNAL_BODY, SEED, STRESS, all, call, deploy, expectedItems, get, lastAcked, makeDirectory, matchOwned, pairEvents,
+  privateClusterUnavailable, prng, replayPair, sleep, startPrivateCluster, statusItems, targetOf, toggle, type Deployment, type OwnedOp, type Pair,
 } from './lib.ts';
 import type { StatusItem } from '../../src/domain/credentials.ts';
 
@@ -62,7 +69,8 @@ interface Load {
   stop(): Promise<void>;
 }
 
-function startLoad(pairs: Pair[], url: () => string, token: string, readsMayFail: boolean): Load {
+/** `url(c)`: the server client `c` talks to. */
+function startLoad(pairs: Pair[], url: (client: number) => string, token: string, readsMayFail: boolean): Load {
   let stopped = false;
   const ops = new Map<string, OwnedOp[]>(pairs.map((p) => [p.key, []]));
   const load: Omit<Load, 'stop'> = { ops, answers: [], failures: [], counts: { writes: 0, acked: 0, failed: 0, reads: 0, readFailed: 0 } };
@@ -74,7 +82,7 @@ function startLoad(pairs: Pair[], url: () => string, token: string, readsMayFail
       if (random() < 0.7) {
         const op = toggle(pair, random() < 0.5 ? 'Enabled' : 'Disabled');
         load.counts.writes++;
-        const r = await call(url(), token, op.method, op.path, op.body, HANG_BOUND_MS);
+        const r = await call(url(c), token, op.method, op.path, op.body, HANG_BOUND_MS);
         if ('error' in r) return void load.failures.push(`${pair.key} ${op.operation}: ${r.timedOut ? 'no answer in time (a hang)' : r.error}`);
         if (!r.requestId) return void load.failures.push(`${pair.key}: an answer without X-Request-Id`);
         load.answers.push({ requestId: r.requestId, status: r.status, write: true });
@@ -89,7 +97,7 @@ function startLoad(pairs: Pair[], url: () => string, token: string, readsMayFail
         }
       } else {
         load.counts.reads++;
-        const r = await call(url(), token, 'POST', '/v1/ds100/lookup', { deviceSerialNumber: pair.device }, HANG_BOUND_MS);
+        const r = await call(url(c), token, 'POST', '/v1/ds100/lookup', { deviceSerialNumber: pair.device }, HANG_BOUND_MS);
         if ('error' in r) return void load.failures.push(`${pair.key} lookup: ${r.timedOut ? 'no answer in time (a hang)' : r.error}`);
         if (!r.requestId) return void load.failures.push(`${pair.key}: an answer without X-Request-Id`);
         load.answers.push({ requestId: r.requestId, status: r.status, write: false });
@@ -264,6 +272,165 @@ test('PostgreSQL unreachable mid-load (reset, then hanging), then back', { skip:
   );
 });
 
+// ---- PostgreSQL ends the server's connections (pg_terminate_backend) ----
+
+/** Clients of the termination fault (24 is where the first report saw both instances die within seconds). */
+const TERMINATE_CLIENTS = STRESS ? 24 : 12;
+/** How often the fault ends every connection of the servers, as a failover or an administrator would. */
+const TERMINATE_EVERY_MS = 500;
+
+/** A plain connection to the test database, outside every deployment, for pg_terminate_backend. */
+async function adminClient(): Promise<pg.Client> {
+  const admin = new pg.Client({ connectionString: connectionUrl(TEST_DATABASE_URL, undefined) });
+  admin.on('error', () => {});
+  await admin.connect();
+  cleanups.push(() => admin.end().catch(() => {}));
+  return admin;
+}
+
+/**
+ * `url` with an application name of its own: the fault ends the connections of this test's
+ * servers only, never those of the suites running beside it on the same database.
+ */
+function namedUrl(url: string, tag: string): { url: string; applicationName: string } {
+  const applicationName = `ds100-rel-${tag}-${process.pid}`;
+  const u = new URL(url);
+  u.searchParams.set('application_name', applicationName);
+  return { url: u.toString(), applicationName };
+}
+
+/** Ends every connection named `applicationName`; resolves to how many there were. */
+async function terminateBackends(admin: pg.Client, applicationName: string): Promise<number> {
+  const { rows } = await admin.query<{ n: string }>(
+    'SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+    [applicationName],
+  );
+  return Number(rows[0]!.n);
+}
+
+/** Fails unless every server is still running. */
+function assertUp(servers: ServeProcess[], what: string): void {
+  for (const [i, s] of servers.entries()) assert.equal(s.child.exitCode ?? s.child.signalCode, null, `${what}: server ${i} is still running: ${s.stderr()}`);
+}
+
+/**
+ * After a fault on the servers of `d`: nothing but 200s and the generic 500, no crash, every
+ * answer audited, and nothing acknowledged lost, as each server reads it.
+ */
+async function verifyServersAfter(d: Deployment, servers: ServeProcess[], token: string, pairs: Pair[], load: Load, where: string) {
+  assertUp(servers, `${where}, after the load`);
+  assert.deepEqual(load.failures, [], 'only 200s and the generic 500, no hang');
+  for (const s of servers) assert.doesNotMatch(s.stderr(), /uncaught|unhandled/i);
+  const serverLog = () => servers.map((s) => s.lines.join('\n') + s.stderr()).join('\n');
+  const audited = await auditComplete(d, load, { attempts: 240, everyMs: 250 }, serverLog);
+  for (const [i, s] of servers.entries()) await verifyNothingLost(d, s, token, pairs, load, audited.trail, `${where} (server ${i})`);
+  assertUp(servers, `${where}, at the end`);
+  return audited;
+}
+
+async function terminationFault(t: { diagnostic(message: string): void }, instances: number): Promise<void> {
+  t.diagnostic(`seed ${SEED}`);
+  const directory = makeDirectory(TERMINATE_CLIENTS);
+  const d = await deploy('postgres', directory);
+  cleanups.push(() => d.dispose());
+  const { url, applicationName } = namedUrl(d.databaseUrl!, `term${instances}`);
+  const servers: ServeProcess[] = [];
+  for (let i = 0; i < instances; i++) {
+    servers.push(await d.start({ databaseUrl: url, args: ['--db-timeout', String(DB_TIMEOUT_MS), '--db-pool-size', '4'] }));
+  }
+  const token = await d.token();
+  const admin = await adminClient();
+  const up = (what: string): void => assertUp(servers, what);
+  const load = startLoad(directory.pairs, (c) => servers[c % instances]!.url, token, true);
+
+  const random = prng(SEED);
+  let terminated = 0;
+  let rounds = 0;
+  try {
+    await writesSucceedAgain(load, 0, 'before any termination');
+    for (let cycle = 0; cycle < CYCLES; cycle++) {
+      const failedBefore = load.counts.failed;
+      const minRounds = 4 + Math.floor(random() * (STRESS ? 12 : 4));
+      // Until a write has met the fault (bounded), and at least `minRounds` times.
+      for (let n = 0; n < minRounds || (load.counts.failed === failedBefore && n < 120); n++) {
+        terminated += await terminateBackends(admin, applicationName);
+        rounds++;
+        await sleep(TERMINATE_EVERY_MS);
+        up(`cycle ${cycle}, after ${n + 1} rounds of terminations`);
+      }
+      assert.ok(load.counts.failed > failedBefore, `cycle ${cycle}: a write met the terminations`);
+      const acked = load.counts.acked;
+      await writesSucceedAgain(load, acked, `after the terminations of cycle ${cycle}`);
+      up(`after the terminations of cycle ${cycle}`);
+      assert.deepEqual(load.failures, [], `cycle ${cycle}: only 200s and the generic 500, no hang`);
+    }
+  } finally {
+    await load.stop();
+  }
+  const { committed500, waitedMs } = await verifyServersAfter(d, servers, token, directory.pairs, load, 'after the terminations');
+  const { counts } = load;
+  t.diagnostic(
+    `${instances} server(s), ${TERMINATE_CLIENTS} clients; ${rounds} rounds of pg_terminate_backend ended ${terminated} connections; ` +
+      `${counts.writes} writes: ${counts.acked} acknowledged (all found), ${counts.failed} generic 500s (${committed500} of them committed); ` +
+      `${counts.reads} reads (${counts.readFailed} 500s); audit trail complete ${waitedMs} ms after the load stopped; 0 lost`,
+  );
+}
+
+test('PostgreSQL ends the connections mid-load (pg_terminate_backend), one server', { skip: ENGINE !== 'postgres' && 'PostgreSQL only (TEST_STORE=postgres)' }, (t) =>
+  terminationFault(t, 1),
+);
+
+test('PostgreSQL ends the connections mid-load (pg_terminate_backend), two servers on one schema', { skip: ENGINE !== 'postgres' && 'PostgreSQL only (TEST_STORE=postgres)' }, (t) =>
+  terminationFault(t, 2),
+);
+
+/** Restarts of the private cluster: fast and immediate shutdowns, in turn. */
+const RESTART_CYCLES = STRESS ? 6 : 1;
+const noPrivateCluster = ENGINE !== 'postgres' ? 'PostgreSQL only (TEST_STORE=postgres)' : privateClusterUnavailable();
+
+test('PostgreSQL restarts mid-load (a private cluster), two servers on one schema', { skip: noPrivateCluster ?? false }, async (t) => {
+  t.diagnostic(`seed ${SEED}`);
+  const cluster = await startPrivateCluster();
+  cleanups.push(() => cluster.dispose());
+  const directory = makeDirectory(TERMINATE_CLIENTS);
+  const d = await deploy('postgres', directory, { postgresUrl: cluster.url });
+  cleanups.push(() => d.dispose());
+  const servers: ServeProcess[] = [];
+  for (let i = 0; i < 2; i++) servers.push(await d.start({ args: ['--db-timeout', String(DB_TIMEOUT_MS), '--db-pool-size', '4'] }));
+  const token = await d.token();
+  const up = (what: string): void => assertUp(servers, what);
+  const load = startLoad(directory.pairs, (c) => servers[c % servers.length]!.url, token, true);
+
+  const random = prng(SEED);
+  const restarts: string[] = [];
+  try {
+    await writesSucceedAgain(load, 0, 'before any restart');
+    for (let cycle = 0; cycle < RESTART_CYCLES; cycle++) {
+      const mode = cycle % 2 === 0 ? 'fast' : 'immediate';
+      const failedBefore = load.counts.failed;
+      await cluster.stop(mode);
+      restarts.push(mode);
+      assert.ok(await eventually(async () => load.counts.failed > failedBefore, 120, 100), `${mode} shutdown: a write met it`);
+      await sleep(200 + Math.floor(random() * (STRESS ? 2500 : 800)));
+      up(`while PostgreSQL is down (${mode})`);
+      const acked = load.counts.acked;
+      await cluster.start();
+      await writesSucceedAgain(load, acked, `after the ${mode} restart`);
+      up(`after the ${mode} restart`);
+      assert.deepEqual(load.failures, [], `${mode} restart: only 200s and the generic 500, no hang`);
+    }
+  } finally {
+    await load.stop();
+  }
+  const { committed500, waitedMs } = await verifyServersAfter(d, servers, token, directory.pairs, load, 'after the restarts');
+  const { counts } = load;
+  t.diagnostic(
+    `2 servers, ${TERMINATE_CLIENTS} clients; ${restarts.length} restarts (${restarts.join(', ')}); ` +
+      `${counts.writes} writes: ${counts.acked} acknowledged (all found), ${counts.failed} generic 500s (${committed500} of them committed); ` +
+      `${counts.reads} reads (${counts.readFailed} 500s); audit trail complete ${waitedMs} ms after the load stopped; 0 lost`,
+  );
+});
+
 /** Fills the data folder's disk, and frees it: a small tmpfs when mounting is allowed, else RLIMIT_FSIZE on the server. */
 interface DiskFull {
   how: string;
@@ -410,6 +577,8 @@ test('SQLite disk full mid-load, then freed', { skip: ENGINE !== 'sqlite' && 'SQ
 /** A store on a fresh schema, through a proxy the test controls, logging to `messages`; a plain client beside it. */
 async function storeBehindProxy(timeoutMs: number): Promise<{
   store: PostgresStore;
+  /** The store's connections have this application name, and no other connection has it. */
+  applicationName: string;
   proxy: TcpProxy;
   direct: pg.Client;
   messages: string[];
@@ -428,7 +597,8 @@ async function storeBehindProxy(timeoutMs: number): Promise<{
   viaProxy.port = String(proxy.port);
   const messages: string[] = [];
   const log = { warn: (_: object, msg: string) => void messages.push(msg), error: (_: object, msg: string) => void messages.push(msg) };
-  const store = await openPostgresStore({ url: viaProxy.toString(), schema: fresh.schema, timeoutMs, poolSize: 2, applicationName: 'ds100-rel-audit', log });
+  const applicationName = `ds100-rel-audit-${process.pid}-${fresh.schema.slice(-10)}`;
+  const store = await openPostgresStore({ url: viaProxy.toString(), schema: fresh.schema, timeoutMs, poolSize: 2, applicationName, log });
   cleanups.push(() => store.close().catch(() => {}));
   const direct = new pg.Client({ connectionString: connectionUrl(fresh.url, fresh.schema) });
   direct.on('error', () => {});
@@ -436,6 +606,7 @@ async function storeBehindProxy(timeoutMs: number): Promise<{
   cleanups.push(() => direct.end().catch(() => {}));
   return {
     store,
+    applicationName,
     proxy,
     direct,
     messages,
@@ -458,14 +629,14 @@ async function bounded<T>(promise: Promise<T>, ms: number, what: string): Promis
 test('regression: an audit INSERT that committed but whose answer was lost is not written again', { skip: ENGINE !== 'postgres' && 'PostgreSQL only (TEST_STORE=postgres)' }, async () => {
   // Found by the outage suite: a connection reset after PostgreSQL committed a batch of buffered
   // events, before its answer arrived; the retry wrote the batch a second time.
-  const { store, proxy, direct, messages, count } = await storeBehindProxy(5000);
+  const { store, applicationName, proxy, direct, messages, count } = await storeBehindProxy(5000);
   const watcher = new pg.Client({ connectionString: connectionUrl(TEST_DATABASE_URL, undefined) });
   watcher.on('error', () => {});
   await watcher.connect();
   cleanups.push(() => watcher.end().catch(() => {}));
   const insertWaitsOnLock = async () =>
     Number(
-      (await watcher.query("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'ds100-rel-audit' AND wait_event_type = 'Lock'")).rows[0].n,
+      (await watcher.query("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [applicationName])).rows[0].n,
     ) > 0;
 
   // Hold the INSERT at the database (the table is locked) until its answer's way back is cut.
@@ -507,4 +678,33 @@ test('regression: buffered audit events are written as soon as the database answ
   await bounded(store.flush(), 30_000, 'flush');
   assert.equal(await count('outage-0'), 1, 'the event of the outage');
   assert.equal(await count('flood-%'), FLOOD, 'every event recorded after the database came back');
+});
+
+/** PostgreSQL's ReadyForQuery (idle, not in a transaction): the last message of a connection's startup. */
+const READY_FOR_QUERY = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
+
+test('regression: a connection ended as the pool hands it out to a transaction does not crash the process', { skip: ENGINE !== 'postgres' && 'PostgreSQL only (TEST_STORE=postgres)' }, async () => {
+  // Found by the termination fault: a FATAL (57P01) read together with the ReadyForQuery that ends
+  // a new connection's startup reached the client after pg-pool had dropped its own 'error'
+  // listener and before the store attached one: an unhandled 'error' event, and the process died.
+  // The proxy keeps the server's bytes until the backend is gone, so that both arrive in one read.
+  // (Through `serve` a request's first connection is the key lookup's, which pg-pool guards itself.)
+  const { store, applicationName, proxy, direct } = await storeBehindProxy(15_000);
+  const admin = await adminClient();
+  // The pool is empty (the migration had a connection of its own): the transaction opens one.
+  proxy.setMode('hold');
+  const outcome = store.transaction((tx) => tx.userById('nobody')).then(
+    () => 'committed',
+    (error: Error) => `failed: ${error.message}`,
+  );
+  assert.ok(await eventually(async () => proxy.held().some((h) => h.bytes.subarray(-6).equals(READY_FOR_QUERY)), 150, 100), 'a new connection reached ReadyForQuery');
+  assert.equal(await terminateBackends(admin, applicationName), 1, 'its backend is ended');
+  assert.ok(await eventually(async () => proxy.held().some((h) => h.serverClosed), 150, 100), 'the server sent its FATAL and closed the connection');
+  proxy.setMode('forward');
+  assert.match(await bounded(outcome, 20_000, 'the transaction'), /^failed: /, 'the transaction on the ended connection fails');
+
+  // The pool discarded the dead connection: the next transaction commits on a new one.
+  await bounded(store.transaction((tx) => tx.appendAudit(readEvent('after-termination'))), 20_000, 'a transaction after the fault');
+  assert.equal(Number((await direct.query("SELECT count(*) AS n FROM audit_events WHERE request_id = 'after-termination'")).rows[0].n), 1);
+  assert.deepEqual(store.poolStats().total, 1, 'one connection, the new one');
 });

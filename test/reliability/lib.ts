@@ -8,7 +8,12 @@
  * (op mix, kill moments, fault durations); the seed is printed as a test diagnostic.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { execFile, execFileSync } from 'node:child_process';
+import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../src/domain/clock.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
@@ -114,13 +119,14 @@ export interface Deployment {
 }
 
 /**
- * A data folder (a temporary one unless `dataDir` is given) and, on PostgreSQL, a fresh schema;
- * the directory is seeded through the store the CLI uses, before any server starts.
+ * A data folder (a temporary one unless `dataDir` is given) and, on PostgreSQL, a fresh schema
+ * (in the test database unless `postgresUrl` names another); the directory is seeded through
+ * the store the CLI uses, before any server starts.
  */
-export async function deploy(engine: Engine, directory: Directory, options: { dataDir?: string } = {}): Promise<Deployment> {
+export async function deploy(engine: Engine, directory: Directory, options: { dataDir?: string; postgresUrl?: string } = {}): Promise<Deployment> {
   const temp = options.dataDir ? undefined : tempDir('ds100-reliability-');
   const dataDir = options.dataDir ?? temp!.path;
-  const fresh = engine === 'postgres' ? await freshSchema('ds100_rel') : undefined;
+  const fresh = engine === 'postgres' ? await freshSchema('ds100_rel', options.postgresUrl) : undefined;
   const databaseUrl = fresh ? connectionUrl(fresh.url, fresh.schema) : undefined;
   const servers: ServeProcess[] = [];
   let reader: PostgresStore | undefined;
@@ -184,6 +190,109 @@ export async function deploy(engine: Engine, directory: Directory, options: { da
     },
   };
   return deployment;
+}
+
+// ---- a PostgreSQL cluster of a test's own ----
+
+/** A PostgreSQL cluster in a temporary folder, on a free loopback port, that its test may stop and start. */
+export interface PrivateCluster {
+  /** postgres://postgres@127.0.0.1:PORT/postgres */
+  url: string;
+  /**
+   * `pg_ctl stop`: fast ends every connection (FATAL 57P01) and checkpoints; immediate ends them
+   * without either, and the next start recovers from the WAL, as after a crash.
+   */
+  stop(mode: 'fast' | 'immediate'): Promise<void>;
+  start(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** PostgreSQL refuses to run as root: as root, the cluster runs as this user. */
+const CLUSTER_USER = 'postgres';
+
+/** PATH, then the newest server of Debian's layout (where initdb and pg_ctl are not on PATH). */
+function pgBinary(name: string): string | undefined {
+  const debian = '/usr/lib/postgresql';
+  const versions = existsSync(debian) ? readdirSync(debian).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter), ...versions.map((v) => join(debian, v, 'bin'))]) {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not in this folder
+    }
+  }
+  return undefined;
+}
+
+/** The uid and gid of `user`, or undefined when there is no such user. */
+function idsOf(user: string): { uid: number; gid: number } | undefined {
+  try {
+    const id = (flag: string) => Number(execFileSync('id', [flag, user], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    return undefined;
+  }
+}
+
+const asRoot = process.getuid?.() === 0;
+
+/** Why no private cluster can be made on this machine (null when one can). */
+export function privateClusterUnavailable(): string | null {
+  const missing = ['initdb', 'pg_ctl'].filter((b) => !pgBinary(b));
+  if (missing.length > 0) return `a private PostgreSQL cluster needs ${missing.join(' and ')} (on PATH or in /usr/lib/postgresql/*/bin)`;
+  if (asRoot && !idsOf(CLUSTER_USER)) return `as root, a private PostgreSQL cluster needs a "${CLUSTER_USER}" user to run as`;
+  return null;
+}
+
+/** A free loopback port (free when asked: the cluster takes it at once). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+const run = promisify(execFile);
+
+/**
+ * initdb and start a cluster of this test's own, never the machine's shared one: the test may stop
+ * and restart it at will. Durability against a process crash needs no fsync (the kernel keeps
+ * what was written), so fsync is off, to spare a shared machine.
+ */
+export async function startPrivateCluster(): Promise<PrivateCluster> {
+  const why = privateClusterUnavailable();
+  if (why) throw new Error(why);
+  const home = mkdtempSync(join(tmpdir(), 'ds100-pgcluster-'));
+  const data = join(home, 'data');
+  const ids = asRoot ? idsOf(CLUSTER_USER)! : undefined;
+  if (ids) chownSync(home, ids.uid, ids.gid);
+  const pg = (bin: string, args: string[]) =>
+    ids ? run('runuser', ['-u', CLUSTER_USER, '--', pgBinary(bin)!, ...args], { cwd: home }) : run(pgBinary(bin)!, args, { cwd: home });
+  const port = await freePort();
+  const cluster: PrivateCluster = {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    async start() {
+      await pg('pg_ctl', ['start', '-w', '-t', '60', '-D', data, '-l', join(home, 'log'), '-o',
+        `-p ${port} -c listen_addresses=127.0.0.1 -k ${home} -c fsync=off -c max_connections=60 -c shared_buffers=16MB`]);
+    },
+    async stop(mode) {
+      await pg('pg_ctl', ['stop', '-w', '-t', '60', '-m', mode, '-D', data]);
+    },
+    async dispose() {
+      await cluster.stop('immediate').catch(() => {}); // (already stopped, or never started)
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+  try {
+    await pg('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+    await cluster.start();
+  } catch (error) {
+    await cluster.dispose();
+    throw error;
+  }
+  return cluster;
 }
 
 // ---- HTTP ----

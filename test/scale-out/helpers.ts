@@ -67,21 +67,58 @@ export async function sharedSchema(): Promise<{
   };
 }
 
-export type ProxyMode = 'forward' | 'reset' | 'blackhole';
+export type ProxyMode = 'forward' | 'reset' | 'blackhole' | 'hold';
 
 export interface TcpProxy {
   port: number;
   /** forward: pass bytes both ways. reset: refuse (reset) every connection, cutting the open ones.
-   * blackhole: accept and hold connections, and freeze the open ones, answering nothing. */
+   * blackhole: accept and hold connections, and freeze the open ones, answering nothing.
+   * hold: pass the client's bytes on, but keep the server's (a slow network) until the mode
+   * changes; then each connection gets what was kept in one write, and its end if the server
+   * closed it meanwhile. */
   setMode(mode: ProxyMode): void;
+  /** What the server sent each connection while held, and whether it has closed it since. */
+  held(): Array<{ bytes: Buffer; serverClosed: boolean }>;
   close(): Promise<void>;
+}
+
+interface ProxiedPair {
+  client: net.Socket;
+  upstream: net.Socket;
+  /** The server's bytes kept in `hold` mode, and what keeps them, while the pair is held. */
+  kept?: Buffer[];
+  keep?: (chunk: Buffer) => void;
+  serverClosed?: boolean;
 }
 
 /** A TCP proxy on a loopback port in front of `target`, under the test's control. */
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let mode: ProxyMode = 'forward';
-  const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  const pairs = new Set<ProxiedPair>();
   const held = new Set<net.Socket>();
+
+  const hold = (pair: ProxiedPair): void => {
+    if (pair.kept) return;
+    const kept: Buffer[] = [];
+    pair.kept = kept;
+    pair.keep = (chunk) => void kept.push(chunk);
+    pair.upstream.unpipe(pair.client);
+    pair.upstream.on('data', pair.keep);
+    pair.upstream.resume();
+  };
+  const release = (pair: ProxiedPair): void => {
+    const { client, upstream, kept, keep } = pair;
+    if (!kept || !keep) return;
+    pair.kept = undefined;
+    upstream.removeListener('data', keep);
+    if (kept.length > 0) client.write(Buffer.concat(kept));
+    if (pair.serverClosed) {
+      pairs.delete(pair);
+      client.end(() => client.destroy());
+    } else {
+      upstream.pipe(client);
+    }
+  };
 
   const server = net.createServer((client) => {
     client.on('error', () => {});
@@ -93,17 +130,22 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     }
     const upstream = net.connect(target.port, target.host);
     upstream.on('error', () => {});
-    const pair = { client, upstream };
+    const pair: ProxiedPair = { client, upstream };
     pairs.add(pair);
     client.pipe(upstream);
     upstream.pipe(client);
+    if (mode === 'hold') hold(pair);
     const end = () => {
       pairs.delete(pair);
       client.destroy();
       upstream.destroy();
     };
     client.on('close', end);
-    upstream.on('close', end);
+    upstream.on('close', () => {
+      // A held connection's end reaches the client after what the server said before it.
+      if (pair.kept) pair.serverClosed = true;
+      else end();
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
@@ -113,6 +155,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     port,
     setMode(next) {
       mode = next;
+      if (next !== 'hold') for (const pair of pairs) release(pair);
       if (next === 'reset') {
         for (const { client } of pairs) client.resetAndDestroy();
         for (const s of held) s.resetAndDestroy();
@@ -124,12 +167,15 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
           client.pause();
           upstream.pause();
         }
+      } else if (next === 'hold') {
+        for (const pair of pairs) hold(pair);
       } else {
         for (const s of held) s.destroy();
         // Frozen connections are dead for good: their protocol state is lost.
         for (const { client } of pairs) if (client.isPaused()) client.destroy();
       }
     },
+    held: () => [...pairs].filter((p) => p.kept).map((p) => ({ bytes: Buffer.concat(p.kept!), serverClosed: p.serverClosed === true })),
     async close() {
       for (const { client, upstream } of pairs) {
         client.destroy();

@@ -70,6 +70,15 @@ const MAX_PENDING_AUDIT = 10_000;
 const RETRYABLE = new Set(['40001', '40P01', '23505']);
 const MAX_ATTEMPTS = 3;
 
+/**
+ * Whether `error` is the server's answer to a statement on a connection that goes on: not a
+ * broken connection, a client-side timeout, or a FATAL (pg_terminate_backend, a shutdown), after
+ * which the connection is gone and the statement may have committed before it ended.
+ */
+function answeredByServer(error: unknown): boolean {
+  return error instanceof DatabaseError && error.severity !== 'FATAL' && error.severity !== 'PANIC';
+}
+
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 const silentLog: StoreLog = { warn() {}, error() {} };
@@ -277,6 +286,11 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     if (Date.now() - lastIdleError > 10_000) log.warn({ err: { message: err.message } }, 'an idle database connection failed; the pool replaces it');
     lastIdleError = Date.now();
   });
+  // pg-pool drops its own 'error' listener as it hands a connection out, before the caller can
+  // attach one: a FATAL read together with the ReadyForQuery that ends the connection's startup
+  // (a pg_terminate_backend, a failover) would be an unhandled 'error' event, and end the
+  // process. A connection in use reports its failure through the query that fails instead.
+  pool.on('connect', (client) => void client.on('error', () => {}));
 
   const reads = makeReads(pool, false, lockKey);
   let closed = false;
@@ -285,8 +299,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   async function attempt<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
     const client: PoolClient = await pool.connect();
     let broken: Error | undefined;
-    // The pool listens for errors of idle connections only: one that breaks while checked out
-    // (between two statements) would otherwise be an unhandled 'error' event.
+    // A connection that broke while checked out (between two statements, or as it was handed
+    // out) is released with its error, so that the pool discards it.
     const onError = (error: Error): void => void (broken ??= error);
     client.on('error', onError);
     const db: Queryable = {
@@ -295,8 +309,9 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
           return typeof statement === 'string' ? await client.query(statement, values) : await client.query(statement);
         } catch (error) {
           // A server error leaves the connection usable (ROLLBACK follows); anything else (the
-          // connection dropped, a client-side timeout with the statement maybe still running) does not.
-          if (!(error instanceof DatabaseError)) broken = error instanceof Error ? error : new Error(String(error));
+          // connection dropped or was ended by the server, a client-side timeout with the
+          // statement maybe still running) does not.
+          if (!answeredByServer(error)) broken ??= error instanceof Error ? error : new Error(String(error));
           throw error;
         }
       },
@@ -385,9 +400,10 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
         uncertain = false;
       } catch (error) {
         failure = error;
-        // Without an answer from the server (the connection broke, a client-side timeout), the
-        // INSERT may have committed all the same: the retry must not write its events twice.
-        if (!(error instanceof DatabaseError)) uncertain = true;
+        // Without an answer from the server (the connection broke or was ended, a client-side
+        // timeout), the INSERT may have committed all the same: the retry must not write its
+        // events twice.
+        if (!answeredByServer(error)) uncertain = true;
         break;
       }
       pending.splice(0, batch.length);
