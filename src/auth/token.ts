@@ -1,3 +1,4 @@
+import { CLOCK_SKEW_SECONDS, MAX_TOKEN_LENGTH, MAX_TOKEN_LIFETIME_SECONDS } from '../contract/limits.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { ApiKey, Role } from '../domain/types.ts';
 import { adminRestApiUrl } from './keyfile.ts';
@@ -27,10 +28,6 @@ export interface TokenVerifierDeps {
   signatures?: SignatureChecker;
 }
 
-export const MAX_LIFETIME_SECONDS = 3600;
-export const CLOCK_SKEW_SECONDS = 60;
-/** Tokens of this length or more are refused unread: a real one is well under 2 KiB. */
-export const MAX_TOKEN_LENGTH = 8192;
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 /**
@@ -169,7 +166,7 @@ export function makeTokenVerifier({
     const iat = numericDate(claims, 'iat');
     const exp = numericDate(claims, 'exp');
     if (exp <= iat) throw new TokenRefused('exp is not after iat');
-    if (exp - iat > MAX_LIFETIME_SECONDS) throw new TokenRefused('lifetime over 3600 s');
+    if (exp - iat > MAX_TOKEN_LIFETIME_SECONDS) throw new TokenRefused(`lifetime over ${MAX_TOKEN_LIFETIME_SECONDS} s`);
     if (now > exp + CLOCK_SKEW_SECONDS) throw new TokenRefused('expired');
     if (iat > now + CLOCK_SKEW_SECONDS) throw new TokenRefused('issued in the future');
     const aud = claims.aud;

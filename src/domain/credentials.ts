@@ -1,18 +1,12 @@
+import type { StatusItemResponse } from '../contract/schemas.ts';
 import { apiError, type ApiError } from '../errors.ts';
 import type { Store, StoreTx } from '../store/store.ts';
 import type { Clock } from './clock.ts';
 import { auditEvent, auditedTransaction } from './audit.ts';
 import type { Actor, AuditOutcome, AuditTarget, Credential, TokenStatus } from './types.ts';
 
-/** One item of the enable/disable answer, keys in the documented order (spec 4.1). */
-export interface StatusItem {
-  userId: string;
-  tokenSerialNumber: string;
-  tokenStatus: TokenStatus;
-  tokenStatusChangedAt: string | null;
-  tokenStatusChangedBy: string | null;
-  deviceSerialNumber: string;
-}
+/** One item of the enable/disable answer, keys in the documented order (contract 4.1). */
+export type StatusItem = StatusItemResponse;
 
 const toStatusItem = (c: Credential): StatusItem => ({
   userId: c.userId,

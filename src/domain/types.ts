@@ -1,48 +1,17 @@
-/** The records ds100-admin keeps, with the wire's field names (spec sections 4 and 5). */
+/** The records ds100-admin keeps, with the wire's field names (docs/contract.md, sections 4 and 5). */
 
-export const ROLES = ['SuperAdmin', 'HelpDeskAdmin', 'ReadOnly'] as const;
-export type Role = (typeof ROLES)[number];
+import type { Static } from '@sinclair/typebox';
+import type { CredentialRecord, Role, UserRecord } from '../contract/schemas.ts';
 
-export const TOKEN_STATUSES = ['Enabled', 'Disabled'] as const;
-export type TokenStatus = (typeof TOKEN_STATUSES)[number];
+export { ROLES, TOKEN_STATUSES, type Role, type TokenStatus } from '../contract/schemas.ts';
 
 export const DEVICE_TYPE = 'SecurID DS100';
 
-/** A user of the directory. Absent values are `null`, never missing. */
-export interface User {
-  id: string;
-  emailAddress: string | null;
-  firstName: string | null;
-  lastName: string | null;
-  creationDate: string;
-  identitySource: string | null;
-  userStatus: 'Enabled' | 'Disabled';
-  markDeleted: boolean;
-  markDeletedAt: string | null;
-  markDeletedBy: string | null;
-  lastSyncTime: string | null;
-}
+/** A user of the directory: the wire's user record (contract 5). Absent values are `null`, never missing. */
+export type User = Static<typeof UserRecord>;
 
-/** One OTP credential of a DS100, in the documented field order (spec 4.5). */
-export interface Credential {
-  id: string;
-  name: string | null;
-  userId: string;
-  deviceType: string;
-  registeredDate: string;
-  tokenSerialNumber: string;
-  updatedAt: string;
-  tokenState: string;
-  expiryDate: string | null;
-  tokenStatus: TokenStatus;
-  tokenStatusReason: string | null;
-  assignedAt: string | null;
-  assignedBy: string | null;
-  pinSet: boolean;
-  tokenStatusChangedAt: string | null;
-  tokenStatusChangedBy: string | null;
-  deviceSerialNumber: string;
-}
+/** One OTP credential of a DS100: the wire's record, in the documented field order (contract 4.5). */
+export type Credential = Static<typeof CredentialRecord>;
 
 /** The public half of an Administration API key. The private half is never stored. */
 export interface ApiKey {
