@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { EMAIL, IDENTIFIER } from '../domain/values.ts';
 
 /**
  * The wire's JSON shapes, once. Routes validate and serialize with them, the OpenAPI document is
@@ -6,14 +7,8 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
  * cannot drift apart. Property order here is the order on the wire.
  */
 
-/**
- * No identifier holds a NUL, and PostgreSQL cannot even compare a text with one (an error, not a
- * miss): a NUL is refused as a 400 before any engine sees it, so both engines answer alike.
- */
-const NO_NUL = '^[^\\u0000]*$';
-
-/** Spec 1: every property of the DS100 bodies is a non-empty string of at most 36 characters. */
-const Identifier = (description: string) => Type.String({ minLength: 1, maxLength: 36, pattern: NO_NUL, description });
+/** Spec 1: every property of the DS100 bodies is an identifier (src/domain/values.ts). */
+const Identifier = (description: string) => Type.String({ ...IDENTIFIER, description });
 
 /** A string or null: `type: ['string', 'null']` (valid JSON Schema, and fast to serialize). */
 const NullableString = (description?: string) =>
@@ -30,13 +25,12 @@ export const DeleteBody = Type.Object({ tokenSerialNumber, deviceSerialNumber, u
 export const ClearPinBody = Type.Object({ tokenSerialNumber, userId }, strict);
 export const LookupBody = Type.Object({ deviceSerialNumber }, strict);
 /**
- * Spec 5. The 36-character rule is for identifiers; an e-mail address may be as long as SMTP
- * allows (254). `searchUnsynched` is accepted and has no effect: this directory has no
- * unsynchronized users.
+ * Spec 5. An e-mail address may be longer than an identifier. `searchUnsynched` is accepted and
+ * has no effect: this directory has no unsynchronized users.
  */
 export const UserLookupBody = Type.Object(
   {
-    email: Type.String({ minLength: 1, maxLength: 254, pattern: NO_NUL, description: 'E-mail address, matched without regard to case' }),
+    email: Type.String({ ...EMAIL, description: 'E-mail address, matched without regard to case' }),
     searchUnsynched: Type.Optional(Type.Boolean()),
   },
   strict,
