@@ -49,6 +49,15 @@ const catalog = {
   // 409: directory changes an operator asked for that would break a rule.
   USER_EXISTS: { status: 409, description: (what: string) => `User ${what} already exists` },
   TOKEN_SERIAL_EXISTS: { status: 409, description: (token: string) => `OTP credential ${token} already exists` },
+  // An import record that names something already there, with other values.
+  USER_DIFFERS: {
+    status: 409,
+    description: (user: string, property: string) => `User ${user} already exists with a different ${property}`,
+  },
+  CREDENTIAL_DIFFERS: {
+    status: 409,
+    description: (token: string, property: string) => `OTP credential ${token} already exists with a different ${property}`,
+  },
   TOO_MANY_DEVICES: {
     status: 409,
     description: (userId: string) => `User ${userId} already has five hardware authenticators registered`,

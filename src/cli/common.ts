@@ -16,7 +16,7 @@ export class CliError extends Error {
 }
 
 /** Exit codes every command keeps (README, "Exit codes"). */
-export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3, refused: 4, server: 5 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3, refused: 4, server: 5, interrupted: 130 } as const;
 
 export interface DataOptions {
   data: string;

@@ -1,6 +1,8 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { ApiResponseError, Ds100AdminError, type Ds100AdminClient, type StatusItemResponse } from '@ds100-admin/sdk';
+import { checkIdentifier, checkUserReference } from '../domain/values.ts';
+import { ApiError } from '../errors.ts';
 import { CliError, EXIT, parseCount } from './common.ts';
 import {
   clientAction,
@@ -13,7 +15,7 @@ import {
   withClientOptions,
   type ClientCliOptions,
 } from './client.ts';
-import { field, readRecords } from './rows.ts';
+import { field, readRecords, type FileRecord } from './rows.ts';
 
 const STATUS_COLUMNS = ['userId', 'tokenSerialNumber', 'tokenStatus', 'tokenStatusChangedAt', 'tokenStatusChangedBy', 'deviceSerialNumber'];
 const LOOKUP_COLUMNS = ['tokenSerialNumber', 'userId', 'tokenStatus', 'pinSet', 'tokenState', 'name', 'updatedAt'];
@@ -70,34 +72,49 @@ async function countRecords(path: string): Promise<number> {
   return n;
 }
 
-async function* numbered(path: string): AsyncGenerator<{ row: number; record: Record<string, string | boolean | undefined> }> {
+const FROM_COLUMNS = { device: ['device', 'deviceSerialNumber', 'deviceSerial'], user: ['user', 'userId', 'email'] };
+
+async function* numbered(path: string): AsyncGenerator<{ row: number; record: FileRecord }> {
   let row = 0;
-  for await (const record of readRecords(path)) yield { row: ++row, record };
+  for await (const record of readRecords(path, { required: Object.values(FROM_COLUMNS) })) yield { row: ++row, record };
+}
+
+/** A row's device and user as the file gave them, and as checked by the API's rules (trimmed). */
+function rowValues(record: FileRecord): { device: string | null; user: string | null; checked?: { device: string; user: string }; error?: Error } {
+  if ('error' in record) return { device: null, user: null, error: record.error };
+  let device: string | null = null;
+  let user: string | null = null;
+  try {
+    device = field(record.values, ...FROM_COLUMNS.device) ?? null;
+    user = field(record.values, ...FROM_COLUMNS.user) ?? null;
+    if (!device || !user) return { device, user, error: new Error('needs a device (or deviceSerialNumber) and a user (or userId)') };
+    return { device, user, checked: { device: checkIdentifier('deviceSerialNumber', device), user: checkUserReference('user', user) } };
+  } catch (error) {
+    if (!(error instanceof CliError || error instanceof ApiError)) throw error;
+    return { device, user, error };
+  }
 }
 
 async function runRow(
   client: Ds100AdminClient,
   verb: Verb,
   row: number,
-  record: Record<string, string | boolean | undefined>,
+  record: FileRecord,
   userIds: Map<string, Promise<string>>,
 ): Promise<BulkResult> {
-  const device = field(record, 'device', 'deviceserialnumber', 'deviceserial') ?? null;
-  const user = field(record, 'user', 'userid', 'email') ?? null;
+  const { device, user, checked, error } = rowValues(record);
   const base = { row, device, user };
-  if (!device || !user) {
-    return { ...base, outcome: 'failed', status: null, message: `row ${row} needs a device (or deviceSerialNumber) and a user (or userId)` };
-  }
+  if (!checked) return { ...base, outcome: 'failed', status: null, message: `${record.at}: ${error?.message}` };
   let userId: string | undefined;
   try {
-    const key = user.includes('@') ? user.toLowerCase() : user;
+    const key = checked.user.includes('@') ? checked.user.toLowerCase() : checked.user;
     let pending = userIds.get(key);
     if (!pending) {
-      pending = resolveUser(client, user);
+      pending = resolveUser(client, checked.user);
       userIds.set(key, pending);
     }
     userId = await pending;
-    const items = await setStatus(client, verb, device, userId);
+    const items = await setStatus(client, verb, checked.device, userId);
     const what = items.map((i) => `${i.tokenSerialNumber} ${i.tokenStatus}`).join(', ');
     return { ...base, outcome: 'ok', status: 200, message: what || 'no credential', userId };
   } catch (e) {
@@ -149,9 +166,13 @@ async function runBulk(verb: Verb, o: SetStatusOptions): Promise<void> {
   const settled = await Promise.allSettled(Array.from({ length: o.concurrency }, worker));
   if (progress) process.stderr.write('\n');
   if (out !== process.stdout) await new Promise<void>((resolve, reject) => (out as WriteStream).end((err?: Error | null) => (err ? reject(err) : resolve())));
-  const broken = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (broken) throw broken.reason;
   const summary = `otp ${verb}: ${done} rows, ${done - failed} ok, ${failed} failed`;
+  const broken = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (broken) {
+    // Whatever stopped the run, say what it had done.
+    if (done > 0) process.stderr.write(`${summary}, then stopped:\n`);
+    throw broken.reason;
+  }
   if (failed > 0) throw new CliError(`${summary}${o.results ? ` (see ${o.results})` : ''}`, EXIT.failure);
   process.stderr.write(`${summary}\n`);
 }

@@ -14,9 +14,17 @@ import { EMAIL_MAX_LENGTH, IDENTIFIER_MAX_LENGTH } from './limits.ts';
  */
 export const NO_NUL = '^[^\\u0000]*$';
 
-/** Every property of the DS100 bodies is a non-empty string of at most 36 characters. */
-const Identifier = (description: string) =>
-  Type.String({ minLength: 1, maxLength: IDENTIFIER_MAX_LENGTH, pattern: NO_NUL, description });
+/**
+ * The rules of the values that name users and credentials, as JSON Schema keywords: the API's
+ * schemas are built from them, and the directory applies the same (src/domain/values.ts) to every
+ * value that enters the store another way (the command line, an import file).
+ */
+export const IDENTIFIER = { minLength: 1, maxLength: IDENTIFIER_MAX_LENGTH, pattern: NO_NUL } as const;
+/** The 36-character rule is for identifiers; an e-mail address may be as long as SMTP allows. */
+export const EMAIL = { minLength: 1, maxLength: EMAIL_MAX_LENGTH, pattern: NO_NUL } as const;
+
+/** Every property of the DS100 bodies is an identifier. */
+const Identifier = (description: string) => Type.String({ ...IDENTIFIER, description });
 
 /** A string or null: `type: ['string', 'null']` (valid JSON Schema, and fast to serialize). */
 const NullableString = (description?: string) =>
@@ -40,12 +48,12 @@ export const DeleteBody = Type.Object({ tokenSerialNumber, deviceSerialNumber, u
 export const ClearPinBody = Type.Object({ tokenSerialNumber, userId }, strict);
 export const LookupBody = Type.Object({ deviceSerialNumber }, strict);
 /**
- * The 36-character rule is for identifiers; an e-mail address may be as long as SMTP allows.
- * `searchUnsynched` is accepted and has no effect: this directory has no unsynchronized users.
+ * Spec 5. An e-mail address may be longer than an identifier. `searchUnsynched` is accepted and
+ * has no effect: this directory has no unsynchronized users.
  */
 export const UserLookupBody = Type.Object(
   {
-    email: Type.String({ minLength: 1, maxLength: EMAIL_MAX_LENGTH, pattern: NO_NUL, description: 'E-mail address, matched without regard to case' }),
+    email: Type.String({ ...EMAIL, description: 'E-mail address, matched without regard to case' }),
     searchUnsynched: Type.Optional(Type.Boolean()),
   },
   strict,

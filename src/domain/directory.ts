@@ -1,12 +1,13 @@
-import { apiError } from '../errors.ts';
+import { ApiError, apiError } from '../errors.ts';
 import type { Store, StoreTx } from '../store/store.ts';
 import { auditEvent } from './audit.ts';
 import { newId } from './ids.ts';
 import type { Clock } from './clock.ts';
-import { DEVICE_TYPE, type Actor, type Credential, type TokenStatus, type User } from './types.ts';
+import { DEVICE_TYPE, TOKEN_STATUSES, type Actor, type Credential, type TokenStatus, type User } from './types.ts';
+import { MAX_DEVICES_PER_USER } from '../contract/limits.ts';
+import { IDENTIFIER } from '../contract/schemas.ts';
+import { checkEmail, checkIdentifier, checkOptionalText, checkUserReference } from './values.ts';
 
-/** A user hardware authenticators per user, as the vendor documents. */
-export const MAX_DEVICES_PER_USER = 5;
 
 export interface NewUser {
   id?: string;
@@ -50,6 +51,9 @@ export function makeDirectoryService({ store, clock }: DirectoryServiceDeps) {
    * `0` + device serial + two digits, with the first two digits not yet taken from 31 upwards.
    */
   async function mintTokenSerial(tx: StoreTx, device: string): Promise<string> {
+    if ([...device].length + 3 > IDENTIFIER.maxLength) {
+      throw apiError('INVALID_PROPERTY', 'deviceSerialNumber', `must be at most ${IDENTIFIER.maxLength - 3} characters when no tokenSerialNumber is given`);
+    }
     for (let n = 31; n < 131; n++) {
       const candidate = `0${device}${String(n % 100).padStart(2, '0')}`;
       if (!(await tx.credentialByTokenSerial(candidate))) return candidate;
@@ -57,40 +61,94 @@ export function makeDirectoryService({ store, clock }: DirectoryServiceDeps) {
     throw apiError('TOKEN_SERIAL_EXISTS', `0${device}NN`);
   }
 
-  async function addUserIn(tx: StoreTx, input: NewUser): Promise<User> {
+  /** A new user's values as they are stored: checked, trimmed, blanks as null. */
+  function userValues(input: NewUser) {
+    return {
+      id: input.id === undefined ? undefined : checkIdentifier('userId', input.id),
+      email: checkEmail('email', input.email),
+      firstName: checkOptionalText('firstName', input.firstName),
+      lastName: checkOptionalText('lastName', input.lastName),
+      identitySource: checkOptionalText('identitySource', input.identitySource) ?? 'Internal Database',
+    };
+  }
+  type UserValues = ReturnType<typeof userValues>;
+
+  async function insertUser(tx: StoreTx, values: UserValues): Promise<User> {
     const now = clock.nowIso();
     const user: User = {
-      id: input.id ?? newId(clock.now()),
-      emailAddress: input.email,
-      firstName: input.firstName ?? null,
-      lastName: input.lastName ?? null,
+      id: values.id ?? newId(clock.now()),
+      emailAddress: values.email,
+      firstName: values.firstName,
+      lastName: values.lastName,
       creationDate: now,
-      identitySource: input.identitySource ?? 'Internal Database',
+      identitySource: values.identitySource,
       userStatus: 'Enabled',
       markDeleted: false,
       markDeletedAt: null,
       markDeletedBy: null,
       lastSyncTime: null,
     };
-    if (await tx.userById(user.id)) throw apiError('USER_EXISTS', user.id);
-    if (await tx.userByEmail(input.email)) throw apiError('USER_EXISTS', input.email);
     await tx.insertUser(user);
     return user;
   }
 
-  async function registerIn(tx: StoreTx, input: NewRegistration): Promise<Credential> {
-    const user = await resolveUser(tx, input.user);
-    const device = input.deviceSerialNumber;
+  async function addUserIn(tx: StoreTx, input: NewUser): Promise<User> {
+    const values = userValues(input);
+    if (values.id !== undefined && (await tx.userById(values.id))) throw apiError('USER_EXISTS', values.id);
+    if (await tx.userByEmail(values.email)) throw apiError('USER_EXISTS', values.email);
+    return insertUser(tx, values);
+  }
+
+  /**
+   * An import's user: added, or already present with the same values (a re-run of a file). A
+   * user with the same id or e-mail address and other values is refused, naming what differs.
+   */
+  async function importUserIn(tx: StoreTx, input: NewUser): Promise<ImportOutcome> {
+    const values = userValues(input);
+    const byId = values.id === undefined ? null : await tx.userById(values.id);
+    const existing = byId ?? (await tx.userByEmail(values.email));
+    if (!existing) {
+      await insertUser(tx, values);
+      return 'added';
+    }
+    const differs = firstDifference([
+      ['id', values.id ?? existing.id, existing.id],
+      ['emailAddress', values.email, existing.emailAddress],
+      ['firstName', values.firstName, existing.firstName],
+      ['lastName', values.lastName, existing.lastName],
+      ['identitySource', values.identitySource, existing.identitySource],
+    ]);
+    if (differs) throw apiError('USER_DIFFERS', values.id ?? values.email, differs);
+    // Found by id with the same address: the address is that user's, so no other user has it.
+    return 'present';
+  }
+
+  /** A registration's values as they are stored: checked, trimmed, blanks as null. */
+  function registrationValues(input: NewRegistration) {
+    if (input.tokenStatus !== undefined && !TOKEN_STATUSES.includes(input.tokenStatus)) {
+      throw apiError('INVALID_PROPERTY', 'tokenStatus', `must be ${TOKEN_STATUSES.join(' or ')}`);
+    }
+    return {
+      user: checkUserReference('user', input.user),
+      deviceSerialNumber: checkIdentifier('deviceSerialNumber', input.deviceSerialNumber),
+      tokenSerialNumber: input.tokenSerialNumber === undefined ? undefined : checkIdentifier('tokenSerialNumber', input.tokenSerialNumber),
+      name: checkOptionalText('name', input.name),
+    };
+  }
+  type RegistrationValues = ReturnType<typeof registrationValues>;
+
+  async function insertRegistration(tx: StoreTx, user: User, values: RegistrationValues, input: NewRegistration): Promise<Credential> {
+    const device = values.deviceSerialNumber;
     const known = await tx.credentialsOfUserDevice(user.id, device);
     if (known.length === 0 && (await tx.deviceCountOfUser(user.id)) >= MAX_DEVICES_PER_USER) {
       throw apiError('TOO_MANY_DEVICES', user.id);
     }
-    const tokenSerialNumber = input.tokenSerialNumber ?? (await mintTokenSerial(tx, device));
+    const tokenSerialNumber = values.tokenSerialNumber ?? (await mintTokenSerial(tx, device));
     if (await tx.credentialByTokenSerial(tokenSerialNumber)) throw apiError('TOKEN_SERIAL_EXISTS', tokenSerialNumber);
     const registered = input.registeredDate ?? clock.nowIso();
     const credential: Credential = {
       id: input.id ?? newId(clock.now()),
-      name: input.name ?? null,
+      name: values.name,
       userId: user.id,
       deviceType: DEVICE_TYPE,
       registeredDate: registered,
@@ -109,6 +167,38 @@ export function makeDirectoryService({ store, clock }: DirectoryServiceDeps) {
     };
     await tx.insertCredential(credential);
     return credential;
+  }
+
+  async function registerIn(tx: StoreTx, input: NewRegistration): Promise<Credential> {
+    const values = registrationValues(input);
+    return insertRegistration(tx, await resolveUser(tx, values.user), values, input);
+  }
+
+  /**
+   * An import's registration: added, or already present (a re-run of a file). It is present
+   * when its credential serial is already this user's on this DS100 with this name or, without
+   * a serial, when the user already has a credential on this DS100. The status is the initial
+   * one, which the API may have changed since, so it is not compared.
+   */
+  async function importRegistrationIn(tx: StoreTx, input: NewRegistration): Promise<ImportOutcome> {
+    const values = registrationValues(input);
+    const user = await resolveUser(tx, values.user);
+    const onDevice = values.tokenSerialNumber === undefined ? await tx.credentialsOfUserDevice(user.id, values.deviceSerialNumber) : [];
+    const existing =
+      values.tokenSerialNumber === undefined
+        ? (onDevice.find((c) => c.name === values.name) ?? onDevice[0])
+        : await tx.credentialByTokenSerial(values.tokenSerialNumber);
+    if (!existing) {
+      await insertRegistration(tx, user, values, input);
+      return 'added';
+    }
+    const differs = firstDifference([
+      ['userId', user.id, existing.userId],
+      ['deviceSerialNumber', values.deviceSerialNumber, existing.deviceSerialNumber],
+      ['name', values.name, existing.name],
+    ]);
+    if (differs) throw apiError('CREDENTIAL_DIFFERS', existing.tokenSerialNumber, differs);
+    return 'present';
   }
 
   const audited = (actor: Actor, operation: string, target: Record<string, string>) => (tx: StoreTx) =>
@@ -141,66 +231,131 @@ export function makeDirectoryService({ store, clock }: DirectoryServiceDeps) {
       }),
 
     /**
-     * Adds many users (or registrations) in transactions of `batchSize` rows, so that memory
-     * stays flat whatever the size of the input. A row that breaks a rule fails the import at
-     * that row, naming it; the batches before it are kept, and the error says how many.
+     * Adds many users (or registrations) in transactions of `batchSize` records, so that
+     * memory stays flat whatever the size of the input. A record that breaks a rule or conflicts
+     * with what is there is reported to `onFailure` and the import goes on; a record already
+     * there with the same values is counted and skipped, so a file can be imported again to
+     * finish an interrupted run. A failure of the store itself (a full disk) or of the input
+     * stops the import with an `ImportStoppedError` that says what was committed before.
      */
-    async importUsers(actor: Actor, rows: AsyncIterable<NewUser> | Iterable<NewUser>, onProgress?: (n: number) => void) {
-      return importInBatches(actor, 'user.import', rows, addUserIn, onProgress);
-    },
-    async importRegistrations(
-      actor: Actor,
-      rows: AsyncIterable<NewRegistration> | Iterable<NewRegistration>,
-      onProgress?: (n: number) => void,
-    ) {
-      return importInBatches(actor, 'ds100.import', rows, registerIn, onProgress);
-    },
+    importUsers: (actor: Actor, records: ImportRecords<NewUser>, options?: ImportOptions) =>
+      importInBatches(actor, 'user.import', records, importUserIn, options),
+    importRegistrations: (actor: Actor, records: ImportRecords<NewRegistration>, options?: ImportOptions) =>
+      importInBatches(actor, 'ds100.import', records, importRegistrationIn, options),
   };
 
   async function importInBatches<R>(
     actor: Actor,
     operation: string,
-    rows: AsyncIterable<R> | Iterable<R>,
-    add: (tx: StoreTx, row: R) => Promise<unknown>,
-    onProgress?: (n: number) => void,
-  ): Promise<number> {
-    const batchSize = 5000;
-    let batch: R[] = [];
-    let done = 0;
+    records: ImportRecords<R>,
+    importOne: (tx: StoreTx, input: R) => Promise<ImportOutcome>,
+    { onFailure, onProgress, signal, batchSize = IMPORT_BATCH }: ImportOptions = {},
+  ): Promise<ImportCounts> {
+    const counts: ImportCounts = { committed: 0, alreadyPresent: 0, failed: 0 };
+    let batch: Array<{ at: string; record: ImportRecord<R> }> = [];
+    let numbered = 0;
     const commit = async (): Promise<void> => {
-      const rowsOfBatch = batch;
-      batch = [];
-      await store.transaction(async (tx) => {
-        for (const [i, row] of rowsOfBatch.entries()) {
-          try {
-            await add(tx, row);
-          } catch (error) {
-            throw new ImportRowError(done + i + 1, done, error);
+      const failures: Array<{ at: string; error: Error }> = [];
+      try {
+        const outcome = await store.transaction(async (tx) => {
+          // PostgreSQL may run this again after a conflict with another writer: count afresh.
+          failures.length = 0;
+          const done = { added: 0, present: 0 };
+          for (const { at, record } of batch) {
+            if ('error' in record) {
+              failures.push({ at, error: record.error });
+              continue;
+            }
+            try {
+              if ((await importOne(tx, record.input)) === 'added') done.added++;
+              else done.present++;
+            } catch (error) {
+              if (!(error instanceof ApiError)) throw error;
+              failures.push({ at, error });
+            }
           }
-        }
-        await audited(actor, operation, { count: String(rowsOfBatch.length) })(tx);
-      });
-      done += rowsOfBatch.length;
-      onProgress?.(done);
+          if (done.added > 0) await audited(actor, operation, { count: String(done.added) })(tx);
+          return done;
+        });
+        counts.committed += outcome.added;
+        counts.alreadyPresent += outcome.present;
+        batch = [];
+      } finally {
+        counts.failed += failures.length;
+        for (const f of failures) onFailure?.(f.at, f.error);
+      }
+      onProgress?.({ ...counts });
     };
-    for await (const row of rows) {
-      batch.push(row);
-      if (batch.length >= batchSize) await commit();
+    try {
+      for await (const record of records) {
+        numbered++;
+        batch.push({ at: record.at ?? `record ${numbered}`, record });
+        if (signal?.aborted) throw new ImportInterruptedError();
+        if (batch.length >= batchSize) await commit();
+      }
+      if (batch.length > 0) await commit();
+    } catch (error) {
+      throw new ImportStoppedError({ ...counts }, batch[0]?.at, error);
     }
-    if (batch.length > 0) await commit();
-    return done;
+    return counts;
   }
 }
 
-/** An import stopped at one row; `imported` rows before it were committed. */
-export class ImportRowError extends Error {
+/** Records an import transaction holds at most. */
+export const IMPORT_BATCH = 5000;
+
+type ImportOutcome = 'added' | 'present';
+
+/**
+ * One record of an import: what to add, or why it could not be read. `at` names it for the
+ * operator (`users.csv:12`); without it, a record is named by its number.
+ */
+export type ImportRecord<R> = { at?: string; input: R } | { at: string; error: Error };
+export type ImportRecords<R> = AsyncIterable<ImportRecord<R>> | Iterable<ImportRecord<R>>;
+
+export interface ImportCounts {
+  /** Records added by this run. */
+  committed: number;
+  /** Records skipped because the directory already had them, with the same values. */
+  alreadyPresent: number;
+  /** Records refused (reported to `onFailure`). */
+  failed: number;
+}
+
+export interface ImportOptions {
+  onFailure?: (at: string, error: Error) => void;
+  /** After each committed batch. */
+  onProgress?: (counts: ImportCounts) => void;
+  /** Once aborted, the import stops at the next record; the batch it was filling is not committed. */
+  signal?: AbortSignal;
+  /** Records per transaction (default `IMPORT_BATCH`). */
+  batchSize?: number;
+}
+
+/** The import was asked to stop (Ctrl-C). */
+export class ImportInterruptedError extends Error {
+  constructor() {
+    super('interrupted');
+  }
+}
+
+/**
+ * An import stopped before its end: `counts` were committed (or failed) before, and nothing from
+ * `resumeAt` on was committed. Running the same input again finishes it.
+ */
+export class ImportStoppedError extends Error {
   constructor(
-    readonly row: number,
-    readonly imported: number,
+    readonly counts: ImportCounts,
+    readonly resumeAt: string | undefined,
     override readonly cause: unknown,
   ) {
-    super(`row ${row}: ${cause instanceof Error ? cause.message : String(cause)} (${imported} rows imported before it)`);
+    super(cause instanceof Error ? cause.message : String(cause));
   }
 }
 
 export type DirectoryService = ReturnType<typeof makeDirectoryService>;
+
+/** The name of the first property whose new value is not the stored one. */
+function firstDifference(pairs: Array<[string, string | null, string | null]>): string | undefined {
+  return pairs.find(([, given, stored]) => given !== stored)?.[0];
+}

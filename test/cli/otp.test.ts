@@ -208,7 +208,7 @@ describe('bulk', () => {
         [2, 'failed', 404],
         [3, 'failed', 404],
         [4, 'failed', null],
-        [5, 'failed', 400],
+        [5, 'failed', null],
         [6, 'ok', 200],
       ],
     );
@@ -216,8 +216,8 @@ describe('bulk', () => {
     assert.equal(out[0]!.message, '014010008031 Enabled');
     assert.equal(out[1]!.message, 'User new.hire@example.com not found');
     assert.match(out[2]!.message, /DS100 999 is not registered/);
-    assert.match(out[3]!.message, /needs a device .* and a user/);
-    assert.match(out[4]!.message, /deviceSerialNumber/);
+    assert.match(out[3]!.message, /rows\.csv:5: needs a device .* and a user/);
+    assert.match(out[4]!.message, /rows\.csv:6: Invalid value for property 'deviceSerialNumber': must be a non-empty string of at most 36 characters/, 'the API rules, checked here');
 
     // The help desk fixes what made row 2 fail, and re-runs the failed rows only.
     const directory = makeDirectoryService({ store: server.store, clock: systemClock });
@@ -254,6 +254,43 @@ describe('bulk', () => {
       ],
     );
     assert.match(run.stderr, /2 rows, 2 ok, 0 failed/);
+  });
+
+  test('otp disable --from: a malformed line is one failed row, the run goes on and ends with its summary', async () => {
+    const csv = join(dir.path, 'malformed.csv');
+    writeFileSync(csv, ['device,user', `${DEVICE},${JANE}`, `"${DEVICE},${JANE}`, `${DEVICE},${JANE},extra`, `${DEVICE},jane.doe@example.com`, ''].join('\n'));
+    const run = await cli(['otp', 'disable', ...key(), '--from', csv, '--concurrency', '1']);
+    assert.equal(run.code, 1, run.stderr);
+    assert.deepEqual(
+      lines(run.stdout).map((l) => [l.row, l.outcome, l.status, l.outcome === 'ok' ? '' : l.message]),
+      [
+        [1, 'ok', 200, ''],
+        [2, 'failed', null, 'malformed.csv:3: unterminated quote'],
+        [3, 'failed', null, 'malformed.csv:4: 3 fields where the header has 2'],
+        [4, 'ok', 200, ''],
+      ].map(([row, outcome, status, message]) => [row, outcome, status, message === '' ? '' : `${dir.path}/${message}`]),
+    );
+    assert.match(run.stderr, /otp disable: 4 rows, 2 ok, 2 failed/);
+  });
+
+  test('--from: a JSON number is refused (not sent as another serial), a value trimmed, a byte order mark skipped', async () => {
+    const file = join(dir.path, 'numbers.jsonl');
+    writeFileSync(file, `\uFEFF{"device":140100080,"user":"${JANE}"}\n{"device":"  ${DEVICE} ","user":" ${JANE}"}\n`);
+    const run = await cli(['otp', 'enable', ...key(), '--from', file, '--concurrency', '1']);
+    assert.equal(run.code, 1, run.stderr);
+    const out = lines(run.stdout);
+    assert.deepEqual(out.map((l) => [l.row, l.outcome, l.status]), [[1, 'failed', null], [2, 'ok', 200]]);
+    assert.equal(out[0]!.message, `${file}:1: device must be a string, not a number: write it in quotes, as a JSON number loses digits and leading zeros`);
+    assert.equal(out[1]!.userId, JANE);
+  });
+
+  test('--from a CSV without a device or a user column: a usage error before any row', async () => {
+    const csv = join(dir.path, 'no-user.csv');
+    writeFileSync(csv, `device,who\n${DEVICE},${JANE}\n`);
+    const run = await cli(['otp', 'enable', ...key(), '--from', csv]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /no-user\.csv: the header row has no column user or userId or email/);
+    assert.equal(run.stdout, '');
   });
 
   test('--from with --device is a usage error', async () => {

@@ -30,10 +30,17 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `ds100-admin ...args` to its end (at most `timeoutMs`, then it is killed). */
-export function runCli(args: string[], options: { timeoutMs?: number } = {}): Promise<CliResult> {
+/**
+ * Runs `ds100-admin ...args` to its end (at most `timeoutMs`, then it is killed). With
+ * `fileSizeLimitKiB`, the process may not grow a file past that size (`ulimit -f`): a write past
+ * it fails as on a full disk (SIGXFSZ is ignored, so the write gets EFBIG instead of a kill).
+ */
+export function runCli(args: string[], options: { timeoutMs?: number; fileSizeLimitKiB?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const command: [string, string[]] = options.fileSizeLimitKiB
+      ? ['/bin/sh', ['-c', `trap '' XFSZ; ulimit -f ${options.fileSizeLimitKiB}; exec "$0" "$@"`, process.execPath, BIN, ...args]]
+      : [process.execPath, [BIN, ...args]];
+    const child = spawn(...command, { cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

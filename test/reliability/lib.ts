@@ -135,11 +135,17 @@ export async function deploy(engine: Engine, directory: Directory, options: { da
   try {
     const dir = makeDirectoryService({ store, clock: systemClock });
     const users = [...directory.pairs, ...directory.deletables].map((p) => ({ id: p.userId, email: `${p.userId}@example.test` }));
-    await dir.importUsers(seeder, users);
-    await dir.importRegistrations(seeder, [
+    const strict = {
+      onFailure: (at: string, error: Error) => {
+        throw new Error(`seed ${at}: ${error.message}`);
+      },
+    };
+    await dir.importUsers(seeder, users.map((input) => ({ input })), strict);
+    const registrations = [
       ...directory.pairs.flatMap((p) => p.tokens.map((t) => ({ user: p.userId, deviceSerialNumber: p.device, tokenSerialNumber: t, tokenStatus: p.initial }))),
       ...directory.deletables.map((d) => ({ user: d.userId, deviceSerialNumber: d.device, tokenSerialNumber: d.token, pinSet: true })),
-    ]);
+    ];
+    await dir.importRegistrations(seeder, registrations.map((input) => ({ input })), strict);
   } finally {
     await store.close();
   }

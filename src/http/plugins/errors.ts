@@ -1,6 +1,7 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { RULE_TEXT } from '../../domain/values.ts';
 import { ApiError, apiError } from '../../errors.ts';
 
 /** Sends an error from the catalog in its wire shape (spec section 1). */
@@ -27,9 +28,9 @@ interface AjvError {
 /** The rule a property broke, in words, from the schema that states it. */
 function ruleOf(e: AjvError): string {
   const s = e.parentSchema ?? {};
-  if (e.keyword === 'pattern') return 'must not contain a NUL character';
+  if (e.keyword === 'pattern') return RULE_TEXT.noNul;
   if (s.type === 'boolean') return 'must be true or false';
-  if (s.type === 'string') return `must be a non-empty string of at most ${s.maxLength ?? 'any number of'} characters`;
+  if (s.type === 'string') return RULE_TEXT.string(s.maxLength);
   return 'has the wrong type';
 }
 
