@@ -3,13 +3,11 @@ import { Option, type Command } from 'commander';
 import { writeKeyFile } from '../auth/keyfile.ts';
 import { makeKeyService } from '../auth/keys.ts';
 import { systemClock } from '../domain/clock.ts';
-import { demoRegistrations, demoUsers } from '../domain/demo-seed.ts';
-import { makeDirectoryService } from '../domain/directory.ts';
+import { loadDemo } from '../domain/demo-seed.ts';
 import type { Actor } from '../domain/types.ts';
 import { DEFAULT_CONNECTION_LIMITS, DEFAULT_RATE_LIMITS, REDACTED_PATHS, type ConnectionLimits } from '../http/settings.ts';
 import type { SharedRateLimiter } from '../ratelimit/redis.ts';
 import { openStore } from '../store/open.ts';
-import type { Store } from '../store/store.ts';
 import { parseCount, withDataOptions, type DataOptions } from './common.ts';
 
 interface ServeOptions extends DataOptions, ConnectionLimits {
@@ -30,23 +28,6 @@ interface ServeOptions extends DataOptions, ConnectionLimits {
 const MS = (name: string) => parseCount(name, 0, 86_400_000);
 
 const serverActor: Actor = { subject: 'server', role: null, clientAddress: 'local', requestId: null };
-
-/** Loads the vendor examples' directory, leaving alone whatever is already there. */
-async function loadDemo(store: Store): Promise<number> {
-  const directory = makeDirectoryService({ store, clock: systemClock });
-  let added = 0;
-  for (const u of demoUsers) {
-    if (await store.userById(u.id!)) continue;
-    await directory.addUser(serverActor, u);
-    added++;
-  }
-  for (const r of demoRegistrations) {
-    if (await store.credentialByTokenSerial(r.tokenSerialNumber!)) continue;
-    await directory.register(serverActor, r);
-    added++;
-  }
-  return added;
-}
 
 export function registerServeCommand(program: Command): void {
   withDataOptions(
@@ -73,7 +54,7 @@ export function registerServeCommand(program: Command): void {
       .option('--request-timeout <ms>', 'the whole request, body included, must arrive within this, else 408 (0: no limit)', MS('--request-timeout'), DEFAULT_CONNECTION_LIMITS.requestTimeout)
       .option('--redis-url <url>', 'Redis shared by all instances for the rate limits (or REDIS_URL); without it each instance counts alone', process.env.REDIS_URL)
       .option('--redis-key-prefix <prefix>', 'prefix of the rate-limit keys in Redis (default: ds100-admin:rl:)', process.env.REDIS_KEY_PREFIX)
-      .option('--db-timeout <ms>', 'PostgreSQL: longest wait for a connection, a statement or a lock; a request during an outage fails after it (default: 5000)', parseCount('--db-timeout', 100, 600_000))
+      .option('--db-timeout <ms>', 'longest wait for the database (PostgreSQL: a connection, a statement or a lock; SQLite: the write lock another process holds); a request fails after it (default: 5000)', parseCount('--db-timeout', 100, 600_000))
       .option('--db-pool-size <n>', 'PostgreSQL: most connections of this instance (default: 10)', parseCount('--db-pool-size', 1, 1000))
       .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info')),
   ).action(async (o: ServeOptions) => {
@@ -92,75 +73,86 @@ export function registerServeCommand(program: Command): void {
       timeoutMs: o.dbTimeout,
       poolSize: o.dbPoolSize,
       log,
+      server: true,
     });
-    // Loaded only when asked for, like the PostgreSQL store: a one-machine server needs neither client.
-    const limiter: SharedRateLimiter | undefined = o.redisUrl
-      ? (await import('../ratelimit/redis.ts')).makeRedisRateLimiter({
-          url: o.redisUrl,
-          ...(o.redisKeyPrefix ? { keyPrefix: o.redisKeyPrefix } : {}),
-          clock: systemClock,
-          log,
-        })
-      : undefined;
-    let publicUrl = o.publicUrl?.replace(/\/+$/, '');
-    const app = buildApp({
-      store,
-      publicUrl: () => publicUrl!,
-      rateLimits: {
-        perKey: { capacity: o.ratePerKey, windowSeconds: 60 },
-        perAddress: { capacity: o.ratePerAddress, windowSeconds: 60 },
-      },
-      trustProxy: o.trustProxy ?? false,
-      logger: { level: o.logLevel, redact: REDACTED_PATHS },
-      ...(limiter ? { limiter } : {}),
-      processMetrics: true,
-      signatureThread: true,
-      connections: {
-        maxConnections: o.maxConnections,
-        maxRequestsPerSocket: o.maxRequestsPerSocket,
-        connectionTimeout: o.connectionTimeout,
-        keepAliveTimeout: o.keepAliveTimeout,
-        headersTimeout: o.headersTimeout,
-        requestTimeout: o.requestTimeout,
-      },
-    });
+    let limiter: SharedRateLimiter | undefined;
+    let app: ReturnType<typeof buildApp> | undefined;
+    const closeAll = async (): Promise<void> => {
+      await app?.close();
+      await limiter?.close();
+      await store.close();
+    };
+    try {
+      // Loaded only when asked for, like the PostgreSQL store: a one-machine server needs neither client.
+      limiter = o.redisUrl
+        ? (await import('../ratelimit/redis.ts')).makeRedisRateLimiter({
+            url: o.redisUrl,
+            ...(o.redisKeyPrefix ? { keyPrefix: o.redisKeyPrefix } : {}),
+            clock: systemClock,
+            log,
+          })
+        : undefined;
+      let publicUrl = o.publicUrl?.replace(/\/+$/, '');
+      const started = buildApp({
+        store,
+        publicUrl: () => publicUrl!,
+        rateLimits: {
+          perKey: { capacity: o.ratePerKey, windowSeconds: 60 },
+          perAddress: { capacity: o.ratePerAddress, windowSeconds: 60 },
+        },
+        trustProxy: o.trustProxy ?? false,
+        logger: { level: o.logLevel, redact: REDACTED_PATHS },
+        ...(limiter ? { limiter } : {}),
+        processMetrics: true,
+        signatureThread: true,
+        connections: {
+          maxConnections: o.maxConnections,
+          maxRequestsPerSocket: o.maxRequestsPerSocket,
+          connectionTimeout: o.connectionTimeout,
+          keepAliveTimeout: o.keepAliveTimeout,
+          headersTimeout: o.headersTimeout,
+          requestTimeout: o.requestTimeout,
+        },
+      });
+      app = started;
+      sink.logger = started.log;
 
-    sink.logger = app.log;
-
-    let closing = false;
-    const shutdown = (signal: string) => {
-      if (closing) return;
-      closing = true;
-      app.log.info({ signal }, 'shutting down: finishing in-flight requests');
-      void app
-        .close()
-        .then(() => limiter?.close())
-        .then(() => store.close())
-        .then(
+      let closing = false;
+      const shutdown = (signal: string) => {
+        if (closing) return;
+        closing = true;
+        started.log.info({ signal }, 'shutting down: finishing in-flight requests');
+        closeAll().then(
           () => process.exit(0),
           (err: unknown) => {
-            app.log.error({ err }, 'shutdown failed');
+            started.log.error({ err }, 'shutdown failed');
             process.exit(1);
           },
         );
-    };
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
-    process.on('SIGINT', () => shutdown('SIGINT'));
+      };
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
+      process.on('SIGINT', () => shutdown('SIGINT'));
 
-    // Start with shared rate limits when Redis answers; an unreachable one was logged, and the
-    // instance serves with its own buckets until it is back.
-    if (limiter) await limiter.connected(2000);
-    await app.listen({ host: o.host, port: o.port });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : o.port;
-    const host = o.host.includes(':') ? `[${o.host}]` : o.host;
-    publicUrl ??= `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+      // Start with shared rate limits when Redis answers; an unreachable one was logged, and the
+      // instance serves with its own buckets until it is back.
+      if (limiter) await limiter.connected(2000);
+      await started.listen({ host: o.host, port: o.port });
+      const address = started.server.address();
+      const port = typeof address === 'object' && address ? address.port : o.port;
+      const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+      publicUrl ??= `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
 
-    if ((await store.apiKeys()).length === 0) {
-      const made = await makeKeyService({ store, clock: systemClock, publicUrl }).createFirst(serverActor);
-      if (made) console.log(`bootstrap SuperAdmin key file: ${await writeKeyFile(join(o.data, 'keys'), made.keyFile)}`);
+      if ((await store.apiKeys()).length === 0) {
+        const made = await makeKeyService({ store, clock: systemClock, publicUrl }).createFirst(serverActor);
+        if (made) console.log(`bootstrap SuperAdmin key file: ${await writeKeyFile(join(o.data, 'keys'), made.keyFile)}`);
+      }
+      if (o.demo) console.log(`demo directory loaded (${await loadDemo(store, systemClock, serverActor)} records added)`);
+      console.log(`ds100-admin listening on http://${host}:${port} (public URL ${publicUrl}, store ${store.engine})`);
+    } catch (error) {
+      // A start that failed ends the process (the caller reports the error and the exit code),
+      // so that a supervisor sees it: nothing opened may keep it alive.
+      await closeAll().catch(() => {});
+      throw error;
     }
-    if (o.demo) console.log(`demo directory loaded (${await loadDemo(store)} records added)`);
-    console.log(`ds100-admin listening on http://${host}:${port} (public URL ${publicUrl}, store ${store.engine})`);
   });
 }

@@ -1,4 +1,8 @@
-import type { NewRegistration, NewUser } from './directory.ts';
+import { ApiError } from '../errors.ts';
+import type { Store } from '../store/store.ts';
+import type { Clock } from './clock.ts';
+import { makeDirectoryService, type NewRegistration, type NewUser } from './directory.ts';
+import type { Actor } from './types.ts';
 
 /**
  * The directory that the vendor's published examples assume (the `seed` parts of
@@ -35,3 +39,31 @@ export const demoRegistrations: NewRegistration[] = [
     updatedAt: '2022-06-08T09:47:50.496Z',
   },
 ];
+
+/**
+ * Loads the demo directory, leaving alone whatever is already there, and says how many records
+ * it added. Each record is looked for inside the transaction that adds it, and one that is
+ * found there (added meanwhile by another server loading the demo too) counts as loaded: two
+ * instances started with `--demo` at the same moment both start.
+ */
+export async function loadDemo(store: Store, clock: Clock, actor: Actor): Promise<number> {
+  const directory = makeDirectoryService({ store, clock });
+  const added = async (add: () => Promise<unknown>, code: string, present: () => Promise<unknown>): Promise<number> => {
+    try {
+      await add();
+      return 1;
+    } catch (error) {
+      // The same code for a user whose e-mail address another user has: that one is a failure.
+      if (error instanceof ApiError && error.errorName === code && (await present())) return 0;
+      throw error;
+    }
+  };
+  let count = 0;
+  for (const u of demoUsers) {
+    count += await added(() => directory.addUser(actor, u), 'USER_EXISTS', () => store.userById(u.id!));
+  }
+  for (const r of demoRegistrations) {
+    count += await added(() => directory.register(actor, r), 'TOKEN_SERIAL_EXISTS', () => store.credentialByTokenSerial(r.tokenSerialNumber!));
+  }
+  return count;
+}

@@ -2,22 +2,31 @@
  * `ds100-admin serve` as a real process on an empty data folder: it creates the database and one
  * bootstrap SuperAdmin key file (0600, in a 0700 folder) and prints its path; `--public-url` is
  * what the key file names and what `aud` is checked against; `--demo` loads the vendor examples'
- * directory; SIGTERM ends it with exit code 0.
+ * directory; SIGTERM ends it with exit code 0. A start that fails (the port taken, the data folder
+ * held by another server) ends the process with one line and a non-zero exit code; a write lock
+ * held by another process delays writes without holding up the rest.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, statSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
 import { SQLITE_FILE, openStore } from '../../src/store/open.ts';
 import { tempDir } from '../helpers/stores.ts';
-import { API, callApi, readKeyFile, startServe, stopServe, tokenFromKeyFile, type ServeProcess } from './serve-process.ts';
+import { API, callApi, readKeyFile, runCli, startServe, stopServe, tokenFromKeyFile, type ServeProcess } from './serve-process.ts';
 
 let server: ServeProcess | undefined;
 const data = tempDir('ds100-serve-');
+const held = tempDir('ds100-serve-held-');
 after(async () => {
   await stopServe(server);
   data.dispose();
+  held.dispose();
 });
+
+const JANE = { deviceSerialNumber: '140100080', userId: 'ece30fe9-414c-7536-5403-0656220b3046' };
 
 test('serve on an empty folder: bootstrap key, --public-url, --demo, SIGTERM', async () => {
   server = await startServe(['--data', data.path, '--port', '0', '--public-url', 'https://admin.example.com/', '--demo', '--log-level', 'warn']);
@@ -51,5 +60,65 @@ test('serve on an empty folder: bootstrap key, --public-url, --demo, SIGTERM', a
     assert.ok(await store.userByEmail('jane.doe@example.com'), 'demo users loaded');
   } finally {
     await store.close();
+  }
+});
+
+test('a serve that cannot listen exits 1 with one line, and leaves the data folder free (the next test starts on it)', async () => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (taken.address() as AddressInfo).port;
+    const failed = await runCli(['serve', '--data', held.path, '--port', String(port), '--log-level', 'warn'], { timeoutMs: 30_000 });
+    assert.equal(failed.signal, null, `ends by itself: ${failed.stderr}`);
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, new RegExp(`^ds100-admin: listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}\n$`));
+  } finally {
+    taken.close();
+  }
+});
+
+test('one server per data folder: a second serve exits 1 naming the folder; commands still run beside; SIGKILL frees it', async () => {
+  server = await startServe(['--data', held.path, '--port', '0', '--log-level', 'warn']);
+  const second = await runCli(['serve', '--data', held.path, '--port', '0', '--log-level', 'warn'], { timeoutMs: 30_000 });
+  assert.equal(second.signal, null, `ends by itself: ${second.stdout}${second.stderr}`);
+  assert.equal(second.code, 1);
+  assert.equal(second.stdout, '');
+  assert.equal(second.stderr, `ds100-admin: another ds100-admin server is running on the data folder ${held.path} (it holds ${join(held.path, 'ds100-admin.lock')})\n`);
+  const listed = await runCli(['keys', 'list', '--data', held.path]);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, /SuperAdmin/);
+  assert.equal((await fetch(`${server.url}/healthz`)).status, 200, 'the first server still serves');
+
+  server.child.kill('SIGKILL');
+  await server.exited;
+  server = await startServe(['--data', held.path, '--port', '0', '--log-level', 'warn']);
+  await stopServe(server);
+});
+
+test('while another process holds the write lock, the server answers, and a change waits for the lock', async () => {
+  const folder = tempDir('ds100-serve-busy-');
+  let holder: Database.Database | undefined;
+  try {
+    server = await startServe(['--data', folder.path, '--port', '0', '--demo', '--log-level', 'warn']);
+    const token = await tokenFromKeyFile(server.bootstrapKeyFile!, server.url);
+    holder = new Database(join(folder.path, SQLITE_FILE));
+    holder.exec('BEGIN IMMEDIATE');
+    let answered = false;
+    const enable = callApi(server.url, token, 'PATCH', '/v1/ds100/enable/otp', JANE).finally(() => (answered = true));
+    await sleep(500); // for the enable to reach the lock (a wait, not an assertion)
+    const health = await fetch(`${server.url}/healthz`);
+    assert.equal(health.status, 200);
+    const lookup = await callApi(server.url, token, 'POST', '/v1/ds100/lookup', { deviceSerialNumber: JANE.deviceSerialNumber });
+    assert.equal(lookup.status, 200, 'reads are answered meanwhile');
+    assert.equal(answered, false, 'the enable still waits for the lock');
+    holder.exec('COMMIT');
+    const enabled = await enable;
+    assert.equal(enabled.status, 200, enabled.text);
+    assert.equal(((enabled.json as Array<{ tokenStatus: string }>)[0])?.tokenStatus, 'Enabled');
+  } finally {
+    if (holder?.inTransaction) holder.exec('COMMIT');
+    holder?.close();
+    await stopServe(server);
+    folder.dispose();
   }
 });

@@ -11,6 +11,7 @@ import { MAX_API_KEYS, makeKeyService } from '../../src/auth/keys.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 import { makeCredentialService } from '../../src/domain/credentials.ts';
 import { MAX_DEVICES_PER_USER } from '../../src/contract/limits.ts';
+import { demoRegistrations, demoUsers, loadDemo } from '../../src/domain/demo-seed.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
 import type { Actor } from '../../src/domain/types.ts';
 import { ApiError, apiError } from '../../src/errors.ts';
@@ -142,6 +143,25 @@ test('instances starting together on an empty database make one bootstrap key be
       keys.map((k) => [k.accessId, k.role]),
       made.flatMap((m) => (m ? [[m.key.accessId, 'SuperAdmin']] : [])),
     );
+  } finally {
+    for (const s of stores) await s.close();
+    await fresh.dispose();
+  }
+});
+
+test('instances starting together with --demo load the demo directory once between them, and all start', async () => {
+  const fresh = await freshSchema('ds100_demo');
+  const stores = await Promise.all([0, 1].map(() => openPostgresStore({ url: fresh.url, schema: fresh.schema, poolSize: 2 })));
+  try {
+    // What `serve --demo` does on start, from each instance, twice each, all at once.
+    const added = await Promise.all([0, 1, 0, 1].map((i) => loadDemo(stores[i]!, systemClock, seeder)));
+    const records = demoUsers.length + demoRegistrations.length;
+    assert.equal(added.reduce((a, b) => a + b, 0), records, `each record added once between them: ${added.join(', ')}`);
+    for (const u of demoUsers) assert.equal((await stores[1]!.userById(u.id!))?.emailAddress, u.email);
+    assert.equal((await stores[0]!.credentialsByDevice('140100080')).length, demoRegistrations.length);
+    const events = await stores[0]!.audit();
+    assert.equal(events.filter((e) => e.operation === 'user.add').length, demoUsers.length, 'one audit event per user added');
+    assert.equal(events.filter((e) => e.operation === 'ds100.register').length, demoRegistrations.length);
   } finally {
     for (const s of stores) await s.close();
     await fresh.dispose();

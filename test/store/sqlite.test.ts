@@ -31,8 +31,8 @@ function newFile(name = 'store.db'): string {
   return join(dir.path, name);
 }
 
-function open(file: string, maxBatch?: number): Store {
-  const store = openSqliteStore({ file, ...(maxBatch ? { maxBatch } : {}) });
+function open(file: string, maxBatch?: number, busyTimeoutMs?: number): Store {
+  const store = openSqliteStore({ file, ...(maxBatch ? { maxBatch } : {}), ...(busyTimeoutMs ? { busyTimeoutMs } : {}) });
   stores.push(store);
   return store;
 }
@@ -225,6 +225,56 @@ describe('group commit', () => {
   });
 });
 
+describe('a write lock held by another connection', () => {
+  test('a transaction waits for it without holding the event loop, and commits once it is released', async () => {
+    const file = newFile();
+    const store = open(file);
+    await store.transaction((tx) => tx.insertUser(user('before')));
+    const holder = new Database(file);
+    holder.exec('BEGIN IMMEDIATE');
+    let settled = false;
+    const waiting = store.transaction((tx) => tx.insertUser(user('waited')));
+    waiting.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    try {
+      store.recordAudit(auditEvent('read-meanwhile'));
+      // Time for the store to try the lock, several times (a wait, not an assertion). Were the
+      // wait inside SQLite, this timer would fire only once the transaction had failed.
+      await sleep(200);
+      assert.equal(settled, false, 'the transaction still waits for the lock');
+      assert.ok(await store.userById('before'), 'reads are answered meanwhile');
+    } finally {
+      holder.exec('COMMIT');
+      holder.close();
+    }
+    await waiting;
+    assert.deepEqual(rawQuery(file, 'SELECT id FROM users ORDER BY id'), [{ id: 'before' }, { id: 'waited' }]);
+    await store.flush();
+    assert.deepEqual((await store.audit()).map((e) => e.operation), ['read-meanwhile']);
+  });
+
+  test('a transaction that cannot have it within busyTimeoutMs fails with SQLITE_BUSY; the store works once it is free', async () => {
+    const file = newFile();
+    const store = open(file, undefined, 150);
+    const holder = new Database(file);
+    holder.exec('BEGIN IMMEDIATE');
+    try {
+      store.recordAudit(auditEvent('kept-for-later'));
+      await assert.rejects(store.transaction((tx) => tx.insertUser(user('refused'))), { code: 'SQLITE_BUSY' });
+      await store.flush(); // gives up on the audit event, keeping it
+    } finally {
+      holder.exec('COMMIT');
+      holder.close();
+    }
+    await store.transaction((tx) => tx.insertUser(user('later')));
+    assert.equal(await store.userById('refused'), null);
+    assert.ok(await store.userById('later'));
+    assert.deepEqual((await store.audit()).map((e) => e.operation), ['kept-for-later'], 'committed with the next transaction');
+  });
+});
+
 describe('reads', () => {
   test('see committed data only, while the transaction sees its own writes', async () => {
     const store = open(newFile());
@@ -298,6 +348,22 @@ describe('audit events without a transaction', () => {
     await assert.rejects(store.transaction(async () => undefined));
     const reopened = open(file);
     assert.deepEqual((await reopened.audit()).map((e) => e.operation), ['last-words']);
+  });
+});
+
+describe('lockFile', () => {
+  test('a second store given the same lock file is refused while the first is open, and opens once it is closed', async () => {
+    const file = newFile();
+    const lockFile = join(file, '..', 'server.lock');
+    const first = openSqliteStore({ file, lockFile });
+    stores.push(first);
+    assert.throws(() => openSqliteStore({ file, lockFile }), /another ds100-admin server is running on the data folder .*server\.lock/);
+    const beside = open(file); // without the lock file: a command run beside the server
+    await beside.transaction((tx) => tx.insertUser(user('beside')));
+    await close(first);
+    const second = openSqliteStore({ file, lockFile });
+    stores.push(second);
+    assert.ok(await second.userById('beside'));
   });
 });
 

@@ -1,5 +1,7 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { ApiKey, AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
 import {
@@ -7,6 +9,7 @@ import {
   toApiKey, toAuditEvent, toCredential, toUser, userValues, type Cells,
 } from '../rows.ts';
 import type { AuditQuery, Store, StoreReader, StoreTx } from '../store.ts';
+import { lockFolder } from './folder-lock.ts';
 import { sqliteMigrations } from './migrations.ts';
 
 type Db = Database.Database;
@@ -16,14 +19,57 @@ export interface SqliteStoreOptions {
   file: string;
   /** Most transactions committed together by one group commit. */
   maxBatch?: number;
+  /**
+   * Longest wait, in milliseconds, for a lock another process holds (default 5000): a
+   * transaction that cannot start within it fails with SQLITE_BUSY. The wait is spent off the
+   * event loop, which serves other requests meanwhile.
+   */
+  busyTimeoutMs?: number;
+  /**
+   * Held exclusively from open to close (`lockFolder`): opening fails at once while another
+   * process holds it. The server gives one; commands run beside it do not.
+   */
+  lockFile?: string;
 }
+
+const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+/** Longest pause between two attempts at a lock another process holds. */
+const MAX_LOCK_PAUSE_MS = 20;
 
 /** SQLite binds no booleans: they are stored as 0 and 1. */
 const bindable = (values: unknown[]): unknown[] => values.map((v) => (typeof v === 'boolean' ? Number(v) : v));
 
+/** SQLITE_BUSY and its extended codes: a lock held by another connection. */
+const isBusy = (error: unknown): boolean => String((error as { code?: unknown })?.code).startsWith('SQLITE_BUSY');
+
+/**
+ * `attempt`, tried again after short pauses while it meets a lock another process holds, until
+ * `deadline` (a `performance.now()` time) passes; then its last error. SQLite's own busy
+ * timeout would wait inside the call, holding the event loop (and every other request) still.
+ */
+function whenUnlocked<T>(attempt: () => T, deadline: () => number): Promise<T> {
+  try {
+    return Promise.resolve(attempt());
+  } catch (error) {
+    if (!isBusy(error)) return Promise.reject(error);
+  }
+  return (async () => {
+    for (let pause = 1; ; pause = Math.min(2 * pause, MAX_LOCK_PAUSE_MS)) {
+      await sleep(pause);
+      try {
+        return attempt();
+      } catch (error) {
+        if (!isBusy(error) || performance.now() >= deadline()) throw error;
+      }
+    }
+  })();
+}
+
 function openDatabase(file: string, readonly: boolean): Db {
   const db = new Database(file, { readonly, fileMustExist: readonly });
-  db.pragma('busy_timeout = 5000');
+  // Opening and migrating may wait for the lock inside SQLite: nothing is served yet. Once open,
+  // the store waits for locks itself (`whenUnlocked`) and this is set to 0.
+  db.pragma(`busy_timeout = ${DEFAULT_BUSY_TIMEOUT_MS}`);
   if (!readonly) {
     db.pragma('journal_mode = WAL');
     // FULL: the WAL is synced at every commit, so an answered change survives power loss.
@@ -47,8 +93,28 @@ function migrate(db: Db): void {
   }
 }
 
-/** The reads of `StoreReader` over one connection: the reader's, or the writer's inside a transaction. */
-function makeReads(db: Db): StoreReader {
+/** The writer, migrated, and the reader; nothing left open when either fails. */
+function openConnections(file: string): { writer: Db; reader: Db } {
+  const writer = openDatabase(file, false);
+  try {
+    migrate(writer);
+    return { writer, reader: openDatabase(file, true) };
+  } catch (error) {
+    writer.close();
+    throw error;
+  }
+}
+
+/**
+ * The reads of `StoreReader` over one connection: the reader's, or the writer's inside a
+ * transaction. A read meets a lock only while another process recovers the WAL; it then waits
+ * for it as writes do, off the event loop.
+ */
+function makeReads(db: Db, busyTimeoutMs: number): StoreReader {
+  const read = <T>(attempt: () => T): Promise<T> => {
+    const started = performance.now();
+    return whenUnlocked(attempt, () => started + busyTimeoutMs);
+  };
   const cells = (sql: string) => db.prepare(sql).raw();
   const userById = cells(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`);
   const userByEmail = cells(`SELECT ${USER_COLUMNS} FROM users WHERE email_lower = ?`);
@@ -62,18 +128,18 @@ function makeReads(db: Db): StoreReader {
   const allKeys = cells(`SELECT ${API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, access_id`);
   const one = <T>(row: unknown, map: (r: Cells) => T): T | null => (row === undefined ? null : map(row as Cells));
   return {
-    userById: async (id) => one(userById.get(id), toUser),
-    userByEmail: async (email) => one(userByEmail.get(email.toLowerCase()), toUser),
-    credentialsByDevice: async (device) => (byDevice.all(device) as Cells[]).map(toCredential),
-    credentialsOfUserDevice: async (userId, device) => (byUserDevice.all(userId, device) as Cells[]).map(toCredential),
-    credentialByTokenSerial: async (token) => one(byToken.get(token), toCredential),
-    deviceCountOfUser: async (userId) => Number(deviceCount.get(userId)),
-    apiKey: async (accessId) => one(keyById.get(accessId), toApiKey),
-    apiKeys: async () => (allKeys.all() as Cells[]).map(toApiKey),
+    userById: (id) => read(() => one(userById.get(id), toUser)),
+    userByEmail: (email) => read(() => one(userByEmail.get(email.toLowerCase()), toUser)),
+    credentialsByDevice: (device) => read(() => (byDevice.all(device) as Cells[]).map(toCredential)),
+    credentialsOfUserDevice: (userId, device) => read(() => (byUserDevice.all(userId, device) as Cells[]).map(toCredential)),
+    credentialByTokenSerial: (token) => read(() => one(byToken.get(token), toCredential)),
+    deviceCountOfUser: (userId) => read(() => Number(deviceCount.get(userId))),
+    apiKey: (accessId) => read(() => one(keyById.get(accessId), toApiKey)),
+    apiKeys: () => read(() => (allKeys.all() as Cells[]).map(toApiKey)),
   };
 }
 
-function makeTx(db: Db): StoreTx & { insertAuditNow(e: AuditEvent): void } {
+function makeTx(db: Db, busyTimeoutMs: number): StoreTx & { insertAuditNow(e: AuditEvent): void } {
   const insertUser = db.prepare(
     `INSERT INTO users (id, email, email_lower, first_name, last_name, creation_date, identity_source, user_status, mark_deleted, mark_deleted_at, mark_deleted_by, last_sync_time)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -91,7 +157,7 @@ function makeTx(db: Db): StoreTx & { insertAuditNow(e: AuditEvent): void } {
   );
   const insertAuditNow = (e: AuditEvent): void => void insertAudit.run(auditValues(e));
   return {
-    ...makeReads(db),
+    ...makeReads(db, busyTimeoutMs),
     insertUser: async (u) => void insertUser.run(bindable(userValues(u))),
     insertCredential: async (c) => void insertCredential.run(bindable(credentialValues(c))),
     setCredentialStatus: async (id, ch) => void setStatus.run(ch.tokenStatus, ch.changedAt, ch.changedBy, ch.changedAt, id),
@@ -106,6 +172,8 @@ function makeTx(db: Db): StoreTx & { insertAuditNow(e: AuditEvent): void } {
 
 interface Job {
   work: (tx: StoreTx) => Promise<unknown>;
+  /** `performance.now()` after which the job fails if it could not start for a lock. */
+  deadline: number;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -133,12 +201,20 @@ const AUDIT_BATCH = 2000;
  */
 export function openSqliteStore(options: SqliteStoreOptions): Store {
   mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
-  // Create the file 0600 before SQLite does: its -wal and -shm files copy the database's mode.
-  closeSync(openSync(options.file, 'a', 0o600));
-  const writer = openDatabase(options.file, false);
-  migrate(writer);
-  const reader = openDatabase(options.file, true);
-  const reads = makeReads(reader);
+  const folderLock = options.lockFile === undefined ? undefined : lockFolder(options.lockFile);
+  let connections: { writer: Db; reader: Db };
+  try {
+    // Create the file 0600 before SQLite does: its -wal and -shm files copy the database's mode.
+    closeSync(openSync(options.file, 'a', 0o600));
+    connections = openConnections(options.file);
+  } catch (error) {
+    folderLock?.release();
+    throw error;
+  }
+  const { writer, reader } = connections;
+  for (const db of [writer, reader]) db.pragma('busy_timeout = 0');
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  const reads = makeReads(reader, busyTimeoutMs);
   // API keys are read on every request. They are kept here until the database changes: `PRAGMA
   // data_version` moves when any other connection (our writer, or `keys delete` in another
   // process) commits, so a deleted key is still refused at once. It is asked once per turn of
@@ -169,7 +245,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     }
     return key;
   };
-  const tx = makeTx(writer);
+  const tx = makeTx(writer, busyTimeoutMs);
   const maxBatch = options.maxBatch ?? 256;
   const auditSince = reader.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE at >= ? ORDER BY seq LIMIT ?`).raw();
   const ping = reader.prepare('SELECT 1').pluck();
@@ -195,14 +271,59 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     }, AUDIT_DELAY_MS);
   };
 
+  /**
+   * BEGIN IMMEDIATE, waiting (off the event loop) while another process holds the write lock,
+   * then the batch it commits: the jobs queued by then (up to `maxBatch`) and the audit events.
+   * A job whose deadline passes first fails with SQLITE_BUSY; audit events alone are waited for
+   * as long, then left for the next commit. Null when nothing is left to commit or BEGIN failed
+   * otherwise (the queued jobs then fail with its error).
+   */
+  async function beginWhenUnlocked(): Promise<{ batch: Job[]; events: AuditEvent[] } | null> {
+    const auditDeadline = performance.now() + busyTimeoutMs;
+    // Jobs are queued in the order of their deadlines.
+    const lastDeadline = (): number => jobs.at(-1)?.deadline ?? auditDeadline;
+    // A job can expire before this call's first attempt: it queued behind an earlier wait.
+    let lastBusy: unknown = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    try {
+      return await whenUnlocked(() => {
+        const now = performance.now();
+        const live = jobs.findIndex((j) => j.deadline > now);
+        if (live !== 0 && jobs.length > 0) {
+          for (const job of jobs.splice(0, live === -1 ? jobs.length : live)) job.reject(lastBusy);
+        }
+        if (jobs.length === 0 && pendingAudit.length === 0) return null;
+        // A commit that holds only events of reads and refusals promises no durability to
+        // anyone, so it skips the fsync; the next durable commit syncs the WAL, its frames
+        // included. SQLite takes this setting outside a transaction only, hence here, and
+        // the batch is taken in the same turn so that no job joins a commit without fsync.
+        const durable = jobs.length > 0;
+        if (!durable) writer.pragma('synchronous = NORMAL');
+        try {
+          writer.exec('BEGIN IMMEDIATE');
+        } catch (error) {
+          if (!durable) writer.pragma('synchronous = FULL');
+          lastBusy = error;
+          throw error;
+        }
+        const batch = jobs.length > maxBatch ? jobs.splice(0, maxBatch) : jobs;
+        if (batch === jobs) jobs = [];
+        const events = pendingAudit;
+        pendingAudit = [];
+        return { batch, events };
+      }, lastDeadline);
+    } catch (error) {
+      const failed = jobs;
+      jobs = [];
+      for (const job of failed) job.reject(error);
+      return null;
+    }
+  }
+
+  /** Runs and commits a batch that `beginWhenUnlocked` began; each job settles after the COMMIT. */
   async function commitBatch(batch: Job[], events: AuditEvent[]): Promise<void> {
     const outcomes: Array<{ ok: boolean; value: unknown }> = [];
-    // A commit that holds only events of reads and refusals promises no durability to anyone,
-    // so it skips the fsync; the next durable commit syncs the WAL, its frames included.
     const durable = batch.length > 0;
-    if (!durable) writer.pragma('synchronous = NORMAL');
     try {
-      writer.exec('BEGIN IMMEDIATE');
       for (const e of events) tx.insertAuditNow(e);
       for (const job of batch) {
         writer.exec('SAVEPOINT job');
@@ -239,13 +360,12 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     draining = true;
     try {
       while (jobs.length > 0 || pendingAudit.length > 0) {
-        const batch = jobs.length > maxBatch ? jobs.splice(0, maxBatch) : jobs;
-        if (batch === jobs) jobs = [];
-        const events = pendingAudit;
-        pendingAudit = [];
-        await commitBatch(batch, events);
+        const begun = await beginWhenUnlocked();
+        // Given up on with events pending: the next job or flush tries again.
+        if (!begun) break;
+        await commitBatch(begun.batch, begun.events);
         // A failed audit-only commit is not retried in a tight loop; the next job retries it.
-        if (batch.length === 0 && pendingAudit.length > 0) break;
+        if (begun.batch.length === 0 && pendingAudit.length > 0) break;
       }
     } finally {
       draining = false;
@@ -263,7 +383,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
       if (closed) return Promise.reject(new Error('store is closed'));
       return new Promise<T>((resolve, reject) => {
-        jobs.push({ work, resolve: resolve as (v: unknown) => void, reject });
+        jobs.push({ work, deadline: performance.now() + busyTimeoutMs, resolve: resolve as (v: unknown) => void, reject });
         schedule();
       });
     },
@@ -291,6 +411,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       closed = true;
       reader.close();
       writer.close();
+      folderLock?.release();
     },
   };
 }
