@@ -249,7 +249,7 @@ export function makeDirectoryService({ store, clock }: DirectoryServiceDeps) {
     operation: string,
     records: ImportRecords<R>,
     importOne: (tx: StoreTx, input: R) => Promise<ImportOutcome>,
-    { onFailure, onProgress, signal, batchSize = IMPORT_BATCH }: ImportOptions = {},
+    { onFailure, onProgress, signal, batchSize = IMPORT_BATCH, maxTransactionMs = IMPORT_MAX_TRANSACTION_MS }: ImportOptions = {},
   ): Promise<ImportCounts> {
     const counts: ImportCounts = { committed: 0, alreadyPresent: 0, failed: 0 };
     let batch: Array<{ at: string; record: ImportRecord<R> }> = [];
@@ -260,8 +260,12 @@ export function makeDirectoryService({ store, clock }: DirectoryServiceDeps) {
         const outcome = await store.transaction(async (tx) => {
           // PostgreSQL may run this again after a conflict with another writer: count afresh.
           failures.length = 0;
-          const done = { added: 0, present: 0 };
+          const done = { added: 0, present: 0, taken: 0 };
+          const started = performance.now();
           for (const { at, record } of batch) {
+            // A server beside the import waits for its write lock: hand it back every so often.
+            if (done.taken > 0 && performance.now() - started >= maxTransactionMs) break;
+            done.taken++;
             if ('error' in record) {
               failures.push({ at, error: record.error });
               continue;
@@ -279,7 +283,7 @@ export function makeDirectoryService({ store, clock }: DirectoryServiceDeps) {
         });
         counts.committed += outcome.added;
         counts.alreadyPresent += outcome.present;
-        batch = [];
+        batch = batch.slice(outcome.taken);
       } finally {
         counts.failed += failures.length;
         for (const f of failures) onFailure?.(f.at, f.error);
@@ -291,9 +295,9 @@ export function makeDirectoryService({ store, clock }: DirectoryServiceDeps) {
         numbered++;
         batch.push({ at: record.at ?? `record ${numbered}`, record });
         if (signal?.aborted) throw new ImportInterruptedError();
-        if (batch.length >= batchSize) await commit();
+        while (batch.length >= batchSize) await commit();
       }
-      if (batch.length > 0) await commit();
+      while (batch.length > 0) await commit();
     } catch (error) {
       throw new ImportStoppedError({ ...counts }, batch[0]?.at, error);
     }
@@ -303,6 +307,11 @@ export function makeDirectoryService({ store, clock }: DirectoryServiceDeps) {
 
 /** Records an import transaction holds at most. */
 export const IMPORT_BATCH = 5000;
+/**
+ * How long an import transaction goes on adding records (it always adds one): on SQLite it holds
+ * the database's one write lock, and a server beside it waits that long to commit a change.
+ */
+export const IMPORT_MAX_TRANSACTION_MS = 100;
 
 type ImportOutcome = 'added' | 'present';
 
@@ -330,6 +339,8 @@ export interface ImportOptions {
   signal?: AbortSignal;
   /** Records per transaction (default `IMPORT_BATCH`). */
   batchSize?: number;
+  /** A transaction stops taking records after this long (default `IMPORT_MAX_TRANSACTION_MS`). */
+  maxTransactionMs?: number;
 }
 
 /** The import was asked to stop (Ctrl-C). */

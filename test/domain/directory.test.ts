@@ -95,6 +95,18 @@ describe('import', () => {
     assert.ok(await store.userByEmail('a5@example.com'));
   });
 
+  test('an import transaction hands the write lock back after maxTransactionMs, and carries the rest to the next', async () => {
+    const records = ['t-1', 't-2', 't-3', 't-4'].map((id) => ({ input: { id, email: `${id}@example.com` } }));
+    const progress: number[] = [];
+    const counts = await directory.importUsers(actor, records, { maxTransactionMs: 0, onProgress: (c) => progress.push(c.committed) });
+    // Each transaction takes one record at the least, and with no time to spare, no more.
+    assert.deepEqual(progress, [1, 2, 3, 4]);
+    assert.deepEqual(counts, { committed: 4, alreadyPresent: 0, failed: 0 });
+    const again: number[] = [];
+    await directory.importUsers(actor, records, { onProgress: (c) => again.push(c.alreadyPresent) });
+    assert.deepEqual(again, [4], 'with the default bound, four records fit in one transaction');
+  });
+
   test('run again on the same records, it skips what is there identically, refuses what conflicts, and finishes the rest', async () => {
     const file: NewUser[] = [
       { email: 'r1@example.com', id: 'r-1', firstName: 'Ann' },
