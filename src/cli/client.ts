@@ -1,17 +1,5 @@
 import { Option, type Command } from 'commander';
-import {
-  BadRequestError,
-  ConnectionError,
-  Ds100AdminClient,
-  Ds100AdminError,
-  ForbiddenError,
-  KeyFileError,
-  NotFoundError,
-  RateLimitError,
-  RequestTimeoutError,
-  ServerError,
-  UnexpectedResponseError,
-} from '@ds100-admin/sdk';
+import { Ds100AdminClient } from '@ds100-admin/sdk';
 import { CliError, EXIT, parseCount } from './common.ts';
 
 /** The options every command that calls an API server takes. */
@@ -50,40 +38,6 @@ export async function clientFrom(o: ClientCliOptions): Promise<Ds100AdminClient>
     if (e instanceof TypeError) throw new CliError(e.message, EXIT.usage);
     throw e;
   }
-}
-
-/** The exit code an SDK error leaves with (README, "Exit codes"). */
-export function exitCodeOf(error: unknown): number {
-  if (error instanceof CliError) return error.exitCode;
-  if (error instanceof KeyFileError || error instanceof BadRequestError) return EXIT.usage;
-  if (error instanceof NotFoundError) return EXIT.notFound;
-  if (error instanceof ForbiddenError || error instanceof RateLimitError) return EXIT.refused;
-  if (
-    error instanceof ServerError ||
-    error instanceof ConnectionError ||
-    error instanceof RequestTimeoutError ||
-    error instanceof UnexpectedResponseError
-  ) {
-    return EXIT.server;
-  }
-  return EXIT.failure;
-}
-
-/** An SDK error as the one line and exit code the CLI leaves with; anything else as it is. */
-export function toCliError(error: unknown): unknown {
-  if (error instanceof Ds100AdminError) return new CliError(error.message, exitCodeOf(error));
-  return error;
-}
-
-/** Runs a client command's work, turning SDK errors into the CLI's exit codes. */
-export function clientAction<A extends unknown[]>(work: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      await work(...args);
-    } catch (e) {
-      throw toCliError(e);
-    }
-  };
 }
 
 /** JSON when asked for or when stdout is not a terminal; a table otherwise. */

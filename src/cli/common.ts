@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Actor } from '../domain/types.ts';
 import { ApiError } from '../errors.ts';
+import { ApiResponseError, ConnectionError, KeyFileError, RequestTimeoutError, UnexpectedResponseError } from '@ds100-admin/sdk';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
 
@@ -15,7 +16,7 @@ export class CliError extends Error {
   }
 }
 
-/** Exit codes every command keeps (README, "Exit codes"). */
+/** Exit codes every command keeps (README, "Exit codes"); `reportError` is the one table into them. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3, refused: 4, server: 5, interrupted: 130 } as const;
 
 export interface DataOptions {
@@ -51,11 +52,26 @@ export function cliActor(): Actor {
   return { subject: `cli:${name}`, role: null, clientAddress: 'local', requestId: null };
 }
 
-/** Turns any error into the one line the user sees and the exit code. */
+/** What an HTTP status means to the exit code, for answers from a server and refusals of the domain alike. */
+function exitForStatus(status: number): number {
+  if (status === 400) return EXIT.usage;
+  if (status === 404) return EXIT.notFound;
+  if (status === 401 || status === 403 || status === 429) return EXIT.refused;
+  if (status >= 500) return EXIT.server;
+  return EXIT.failure;
+}
+
+/**
+ * Turns any error into the one line the user sees and the exit code: the one table of the CLI,
+ * for the commands that open the store and those that call a server through the SDK.
+ */
 export function reportError(error: unknown): { message: string; exitCode: number } {
   if (error instanceof CliError) return { message: error.message, exitCode: error.exitCode };
-  if (error instanceof ApiError) {
-    return { message: error.description, exitCode: error.status === 404 ? EXIT.notFound : EXIT.failure };
+  if (error instanceof ApiError) return { message: error.description, exitCode: exitForStatus(error.status) };
+  if (error instanceof KeyFileError) return { message: error.message, exitCode: EXIT.usage };
+  if (error instanceof ApiResponseError) return { message: error.message, exitCode: exitForStatus(error.status) };
+  if (error instanceof ConnectionError || error instanceof RequestTimeoutError || error instanceof UnexpectedResponseError) {
+    return { message: error.message, exitCode: EXIT.server };
   }
   const e = error as NodeJS.ErrnoException;
   if (e?.code === 'ENOENT' && e.path) return { message: `no such file: ${e.path}`, exitCode: EXIT.failure };

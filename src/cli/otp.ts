@@ -5,7 +5,6 @@ import { checkIdentifier, checkUserReference } from '../domain/values.ts';
 import { ApiError } from '../errors.ts';
 import { CliError, EXIT, parseCount } from './common.ts';
 import {
-  clientAction,
   clientFrom,
   printJson,
   printRecord,
@@ -188,10 +187,10 @@ function registerSetStatus(otp: Command, verb: Verb): void {
       .option('--concurrency <n>', 'rows in flight at once with --from', parseCount('--concurrency', 1, 64), 4)
       .option('--results <file>', 'with --from: write the result lines here instead of stdout'),
   ).action(
-    clientAction(async (o: SetStatusOptions) => {
+    async (o: SetStatusOptions) => {
       if (o.from) await runBulk(verb, o);
       else await runOne(verb, o);
-    }),
+    },
   );
 }
 
@@ -209,14 +208,14 @@ export function registerOtpCommands(program: Command): void {
       .requiredOption('--token-serial <serial>', 'OTP credential serial number, e.g. 014010008031')
       .requiredOption('--user <id|email>', 'the user, by id or e-mail address'),
   ).action(
-    clientAction(async (o: ClientCliOptions & { device: string; tokenSerial: string; user: string }) => {
+    async (o: ClientCliOptions & { device: string; tokenSerial: string; user: string }) => {
       const client = await clientFrom(o);
       const userId = await resolveUser(client, o.user);
       const request = { tokenSerialNumber: o.tokenSerial, deviceSerialNumber: o.device, userId };
       await client.deleteOtp(request);
       if (wantsJson(o)) printJson({ deleted: true, ...request });
       else process.stdout.write(`deleted OTP credential ${o.tokenSerial} of DS100 ${o.device} (user ${userId})\n`);
-    }),
+    },
   );
 
   withClientOptions(
@@ -226,12 +225,12 @@ export function registerOtpCommands(program: Command): void {
       .requiredOption('--token-serial <serial>', 'OTP credential serial number')
       .requiredOption('--user <id|email>', 'the user, by id or e-mail address'),
   ).action(
-    clientAction(async (o: ClientCliOptions & { tokenSerial: string; user: string }) => {
+    async (o: ClientCliOptions & { tokenSerial: string; user: string }) => {
       const client = await clientFrom(o);
       const result = await client.clearPin({ tokenSerialNumber: o.tokenSerial, userId: await resolveUser(client, o.user) });
       if (wantsJson(o)) printJson(result);
       else printRecord(result);
-    }),
+    },
   );
 
   withClientOptions(
@@ -240,10 +239,10 @@ export function registerOtpCommands(program: Command): void {
       .description('the OTP credentials of a DS100')
       .addOption(new Option('--device <serial>', 'device serial number').makeOptionMandatory()),
   ).action(
-    clientAction(async (o: ClientCliOptions & { device: string }) => {
+    async (o: ClientCliOptions & { device: string }) => {
       const records = await (await clientFrom(o)).lookupDs100({ deviceSerialNumber: o.device });
       if (wantsJson(o)) printJson(records);
       else printTable(records, LOOKUP_COLUMNS);
-    }),
+    },
   );
 }

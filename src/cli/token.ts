@@ -1,6 +1,5 @@
 import { Option, type Command } from 'commander';
 import { Ds100AdminClient } from '@ds100-admin/sdk';
-import { clientAction } from './client.ts';
 import { parseCount } from './common.ts';
 
 /**
@@ -15,12 +14,12 @@ export function registerTokenCommand(program: Command): void {
     .option('--audience <url>', "the JWT aud (default: the key file's adminRestApiUrl)")
     .option('--lifetime <seconds>', 'seconds until the token expires (120 to 3600)', parseCount('--lifetime', 120, 3600), 600)
     .action(
-      clientAction(async (o: { keyFile: string; audience?: string; lifetime: number }) => {
+      async (o: { keyFile: string; audience?: string; lifetime: number }) => {
         const client = await Ds100AdminClient.fromKeyFile(o.keyFile, {
           tokenLifetimeSeconds: o.lifetime,
           ...(o.audience ? { audience: o.audience } : {}),
         });
         console.log(await client.token());
-      }),
+      },
     );
 }

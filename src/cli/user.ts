@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { clientAction, clientFrom, printJson, printRecord, wantsJson, withClientOptions, type ClientCliOptions } from './client.ts';
+import { clientFrom, printJson, printRecord, wantsJson, withClientOptions, type ClientCliOptions } from './client.ts';
 
 /** `user lookup --email`: an e-mail address to the user (and the id the DS100 calls take). */
 export function registerUserCommands(program: Command): void {
@@ -11,10 +11,10 @@ export function registerUserCommands(program: Command): void {
       .requiredOption('--email <email>', 'e-mail address')
       .option('--search-unsynched', 'also search users not yet synchronized (vendor cloud)'),
   ).action(
-    clientAction(async (o: ClientCliOptions & { email: string; searchUnsynched?: boolean }) => {
+    async (o: ClientCliOptions & { email: string; searchUnsynched?: boolean }) => {
       const found = await (await clientFrom(o)).lookupUser({ email: o.email, ...(o.searchUnsynched ? { searchUnsynched: true } : {}) });
       if (wantsJson(o)) printJson(found);
       else printRecord(found);
-    }),
+    },
   );
 }
