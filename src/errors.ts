@@ -104,12 +104,3 @@ export function apiError<N extends ErrorName>(name: N, ...args: Args<N>): ApiErr
   const d = catalog[name].description as string | ((...a: string[]) => string);
   return new ApiError(name, typeof d === 'function' ? d(...(args as string[])) : d);
 }
-
-/** Every catalog entry, for the README's error table and the OpenAPI document. */
-export function describeCatalog(): Array<{ name: ErrorName; status: number; code: string }> {
-  return (Object.keys(catalog) as ErrorName[]).map((name) => ({
-    name,
-    status: catalog[name].status,
-    code: statusCode(catalog[name].status),
-  }));
-}

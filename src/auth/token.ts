@@ -195,10 +195,6 @@ export function makeTokenVerifier({
     stats(): { signatureChecks: number; cachedTokens: number } {
       return { signatureChecks, cachedTokens: cache.size };
     },
-    /** Forgets every cached token of an access id (a key deleted through this process). */
-    forget(accessId: string): void {
-      for (const [token, entry] of cache) if (entry.principal.subject === accessId) cache.delete(token);
-    },
   };
 }
 
