@@ -127,13 +127,13 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     limiter: options.limiter ?? makeMemoryRateLimiter(clock),
     processMetrics: options.processMetrics ?? false,
   });
+  installAudit(app, { store, clock });
   installGuard(app, {
     verifier,
     limiter: metrics.limiter,
     perAddress: rateLimits.perAddress,
     perKey: rateLimits.perKey,
   });
-  installAudit(app, { store, clock });
 
   void app.register(healthRoutes(store));
   void app.register(

@@ -12,8 +12,10 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     principal: Principal | null;
-    /** True once the call's audit event was written (in the transaction of its change). */
+    /** True once the call's audit event was written (in the transaction of its change, or by the audit plugin). */
     audited: boolean;
+    /** True once the client closed the connection before the answer was written to it. */
+    hungUp: boolean;
   }
 }
 
@@ -22,7 +24,7 @@ declare module 'fastify' {
  * the declared value. Route-level hooks skip the other routes at no cost, and spare each request
  * a look at `request.routeOptions` (a getter that builds a new object on every call).
  */
-export function forRoutesWith<K extends 'kind' | 'operation', H extends 'onRequest' | 'onResponse'>(
+export function forRoutesWith<K extends 'kind' | 'operation', H extends 'onRequest' | 'preParsing' | 'onSend' | 'onResponse'>(
   app: FastifyInstance,
   key: K,
   stage: H,
