@@ -127,6 +127,33 @@ describe('ds100-admin', { concurrency: 2 }, () => {
         assert.equal(trail.filter((o) => o === 'apikey.delete').length, 1);
       });
     });
+
+    test('a key file that cannot be written leaves no key behind, and the cap is not used up', async () => {
+      const data = dataDir();
+      await withStore(data, async (store) => {
+        const keys = makeKeyService({ store, clock: systemClock, publicUrl: 'https://admin.example.com' });
+        for (let i = 0; i < 9; i++) await keys.create(operator, 'ReadOnly', `filler ${i}`);
+      });
+      const aFile = join(dataDir(), 'not-a-folder');
+      writeFileSync(aFile, 'x');
+
+      const [onAFile, underAFile] = await runCliAll([
+        ['keys', 'create', '--role', 'SuperAdmin', '--data', data, '--out', aFile],
+        ['keys', 'create', '--role', 'SuperAdmin', '--data', data, '--out', join(aFile, 'keys')],
+      ]);
+      refused(onAFile!, /EEXIST/, '--out names an existing file');
+      refused(underAFile!, /ENOTDIR|EEXIST/, '--out under a file');
+      assert.equal(readFileSync(aFile, 'utf8'), 'x', 'the file in the way is left alone');
+      await withStore(data, async (store) => {
+        assert.deepEqual((await store.apiKeys()).map((k) => k.role), Array(9).fill('ReadOnly'), 'no key was made');
+        assert.equal((await store.audit()).filter((e) => e.operation === 'apikey.create').length, 9);
+      });
+
+      // The tenth key is still there to be made.
+      const path = ok(await runCli(['keys', 'create', '--role', 'SuperAdmin', '--data', data]), 'the tenth key').at(-1)!;
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      await withStore(data, async (store) => assert.equal((await store.apiKeys()).length, 10));
+    });
   });
 
   describe('users', () => {
