@@ -8,8 +8,10 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { makeKeyService } from '../../src/auth/keys.ts';
+import { printAuditTrail } from '../../src/cli/audit.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
 import type { Actor, StoredAuditEvent } from '../../src/domain/types.ts';
@@ -260,10 +262,11 @@ describe('ds100-admin', { concurrency: 2 }, () => {
           });
         }
       });
-      const [all, sinceOffset, text] = await runCliAll([
+      const [all, sinceOffset, text, limited] = await runCliAll([
         ['audit', '--json', '--data', data],
         ['audit', '--json', '--since', '2026-01-02T01:00:00+01:00', '--data', data],
         ['audit', '--data', data],
+        ['audit', '--json', '--limit', '2', '--data', data],
       ]);
       const parse = (r: CliResult, what: string) => ok(r, what).map((l) => JSON.parse(l) as StoredAuditEvent);
       const events = parse(all!, 'audit --json');
@@ -276,6 +279,48 @@ describe('ds100-admin', { concurrency: 2 }, () => {
       const lines = ok(text!, 'audit');
       assert.equal(lines.length, 3);
       assert.match(lines[1]!, /2026-01-02T00:00:00\.000Z.*ds100\.enable.*changed.*200.*sub-02/);
+      assert.deepEqual(parse(limited!, 'audit --limit').map((e) => e.subject), ['sub-01', 'sub-02']);
+    });
+
+    test('prints the trail as it reads it, a page at a time, and waits for the reader of its output', async () => {
+      let pagesRead = 0;
+      const event = (n: number): StoredAuditEvent => ({
+        seq: n, at: `2026-01-01T00:00:0${n}.000Z`, subject: `sub-${n}`, role: 'ReadOnly', clientAddress: '127.0.0.1', requestId: `r-${n}`,
+        operation: 'users.lookup', target: { email: `e${n}@example.com` }, outcome: 'unchanged', status: 200,
+      });
+      async function* pages() {
+        for (let p = 0; p < 3; p++) {
+          pagesRead++;
+          yield [event(2 * p + 1), event(2 * p + 2)];
+        }
+      }
+      // An output that takes a page and holds it until released, as a slow pipe does.
+      const written: Array<{ text: string; pagesRead: number }> = [];
+      let release: (() => void) | undefined;
+      const out = new Writable({
+        highWaterMark: 1,
+        write(chunk: Buffer, _encoding, done) {
+          written.push({ text: chunk.toString(), pagesRead });
+          release = done;
+        },
+      });
+      const printing = printAuditTrail(pages(), true, out);
+      for (let page = 1; page <= 3; page++) {
+        while (written.length < page) await new Promise((r) => setImmediate(r));
+        await new Promise((r) => setImmediate(r));
+        assert.equal(pagesRead, page, `page ${page} is written before page ${page + 1} is read`);
+        release!();
+      }
+      await printing;
+      assert.deepEqual(written.map((w) => w.pagesRead), [1, 2, 3]);
+      const lines = written.map((w) => w.text).join('').split('\n').filter((l) => l !== '');
+      assert.deepEqual(lines.map((l) => (JSON.parse(l) as StoredAuditEvent).seq), [1, 2, 3, 4, 5, 6]);
+
+      // A reader that goes away (`audit | head`) ends the printing quietly; another failure is reported.
+      const closedPipe = new Writable({ write: (_c, _e, done) => done(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })) });
+      await printAuditTrail(pages(), false, closedPipe);
+      const fullDisk = new Writable({ write: (_c, _e, done) => done(Object.assign(new Error('write ENOSPC'), { code: 'ENOSPC' })) });
+      await assert.rejects(printAuditTrail(pages(), false, fullDisk), /ENOSPC/);
     });
   });
 
