@@ -1,12 +1,15 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
+import { printable, printableJson } from '../domain/printable.ts';
 import type { StoredAuditEvent } from '../domain/types.ts';
 import { CliError, EXIT, parseCount, usingStore, withDataOptions, type DataOptions } from './common.ts';
 
+/** One event a line: every value in it may come from a request, so each is shown escaped. */
 function tableLine(e: StoredAuditEvent): string {
-  const target = Object.entries(e.target).map(([k, v]) => `${k}=${v}`).join(' ');
-  return [e.at, e.operation.padEnd(15), e.outcome.padEnd(12), String(e.status), e.subject ?? '-', e.clientAddress ?? '-', target].join('  ');
+  const target = Object.entries(e.target).map(([k, v]) => `${printable(k)}=${printable(String(v))}`).join(' ');
+  const cells = [e.at, e.operation.padEnd(15), e.outcome.padEnd(12), String(e.status), e.subject ?? '-', e.clientAddress ?? '-'];
+  return [...cells.map(printable), target].join('  ');
 }
 
 /**
@@ -21,7 +24,7 @@ export async function printAuditTrail(pages: AsyncIterable<StoredAuditEvent[]>, 
   try {
     for await (const page of pages) {
       if (failure) break;
-      const text = `${page.map((e) => (json ? JSON.stringify(e) : tableLine(e))).join('\n')}\n`;
+      const text = `${page.map((e) => (json ? printableJson(JSON.stringify(e)) : tableLine(e))).join('\n')}\n`;
       // An error rejects the wait; onError has kept it.
       if (!out.write(text)) await once(out, 'drain').catch(() => {});
     }

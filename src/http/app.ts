@@ -5,6 +5,7 @@ import { makeTokenVerifier, type TokenVerifier } from '../auth/token.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
 import { makeCredentialService } from '../domain/credentials.ts';
 import { makeDirectoryService } from '../domain/directory.ts';
+import { printableJson } from '../domain/printable.ts';
 import { makeMemoryRateLimiter, type RateLimiter } from '../ratelimit/limiter.ts';
 import type { Store } from '../store/store.ts';
 import './context.ts';
@@ -58,8 +59,11 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
   const bootId = randomBytes(4).toString('hex');
   let seq = 0;
 
+  const logger = options.logger === true ? {} : options.logger;
   const app = Fastify({
-    logger: options.logger ?? false,
+    // Log lines carry values from requests (a token's header, a body's text in a parser error):
+    // pino's JSON escapes the C0 controls, and this the rest a terminal would act on.
+    logger: logger ? { ...logger, hooks: { ...logger.hooks, streamWrite: printableJson } } : false,
     // The audit trail is the access log; a log line per request would double it (and halve throughput).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,

@@ -12,6 +12,7 @@ import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { makeKeyService } from '../../src/auth/keys.ts';
 import { printAuditTrail } from '../../src/cli/audit.ts';
+import { targetOf } from '../../src/http/plugins/audit.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
 import type { Actor, StoredAuditEvent } from '../../src/domain/types.ts';
@@ -280,6 +281,40 @@ describe('ds100-admin', { concurrency: 2 }, () => {
       assert.equal(lines.length, 3);
       assert.match(lines[1]!, /2026-01-02T00:00:00\.000Z.*ds100\.enable.*changed.*200.*sub-02/);
       assert.deepEqual(parse(limited!, 'audit --limit').map((e) => e.subject), ['sub-01', 'sub-02']);
+    });
+
+    test('a value sent in a request cannot forge a line: control characters are shown escaped, --json keeps them exact', async () => {
+      const data = dataDir();
+      const superAdmin = '5b7a1c0e-0000-4000-8000-000000000001';
+      // What a ReadOnly key's users/lookup leaves in the trail when its e-mail carries a fake
+      // line crediting a change to the SuperAdmin key, and terminal sequences to hide its own.
+      const email = `x@example.com\n2026-01-01T00:00:00.000Z  ds100.disable    changed       200  ${superAdmin}  10.0.0.1\r\u001b[1A\u001b[2K\u009b1A\u2028\u202e\u007f\\n`;
+      const target = targetOf({ email });
+      await withStore(data, async (store) => {
+        store.recordAudit({
+          at: '2026-01-01T00:00:00.000Z', subject: 'read-only-key', role: 'ReadOnly', clientAddress: '127.0.0.1\u001b[0m', requestId: 'r-1',
+          operation: 'users.lookup', target, outcome: 'not_found', status: 404,
+        });
+      });
+      const [text, json] = await runCliAll([
+        ['audit', '--data', data],
+        ['audit', '--json', '--data', data],
+      ]);
+      // eslint-disable-next-line no-control-regex -- finding control characters is the point
+      const acted = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+      for (const r of [text!, json!]) assert.doesNotMatch(r.stdout, acted, 'no character a terminal acts on');
+      const lines = ok(text!, 'audit');
+      assert.equal(lines.length, 1, `one event, one line:\n${text!.stdout}`);
+      assert.ok(!lines[0]!.includes(`${superAdmin}  10.0.0.1\n`));
+      assert.ok(
+        lines[0]!.endsWith('email=x@example.com\\n2026-01-01T00:00:00.000Z  ds100.disable    changed       200  ' +
+          `${superAdmin}  10.0.0.1\\r\\x1b[1A\\x1b[2K\\x9b1A\\u2028\\u202e\\x7f\\\\n`),
+        lines[0],
+      );
+      assert.ok(lines[0]!.includes('  127.0.0.1\\x1b[0m  '), lines[0]);
+      const events = ok(json!, 'audit --json').map((l) => JSON.parse(l) as StoredAuditEvent);
+      assert.equal(events.length, 1);
+      assert.equal(events[0]!.target.email, email, '--json gives the value exactly as sent');
     });
 
     test('prints the trail as it reads it, a page at a time, and waits for the reader of its output', async () => {

@@ -1,6 +1,7 @@
 /**
  * The audit trail as the HTTP layer writes it (spec 7), over real sockets: a call whose client
- * hangs up before the answer still leaves its one event, and never two.
+ * hangs up before the answer still leaves its one event, and never two; values from a request
+ * are kept as sent, and the log shows them escaped.
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
@@ -103,5 +104,41 @@ describe('a client that hangs up before the answer', () => {
     assert.equal(events.length, calls, `one event per call, got ${events.length} of ${calls}: ${JSON.stringify(events.map((e) => e.outcome))}`);
     assert.equal(new Set(events.map((e) => e.requestId)).size, calls, 'none twice');
     for (const e of events) assert.ok(['changed', 'unchanged', 'invalid'].includes(e.outcome), JSON.stringify(e));
+  });
+});
+
+/** Characters a terminal or a line reader acts on, but the newline that ends each log line. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+describe('values from a request', () => {
+  const logLines: string[] = [];
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ demo: true, logLines });
+  });
+  after(() => server.close());
+
+  test('the trail keeps an e-mail as it was sent, control characters and all', async () => {
+    const forged = `x@example.com\n2026-01-01T00:00:00.000Z  ds100.disable    changed       200  ${server.keys.SuperAdmin.keyFile.accessID}\u001b[2K\u009b1A\u2028`;
+    const r = await server.request('POST', '/v1/users/lookup', { email: forged }, { role: 'ReadOnly' });
+    assert.equal(r.status, 404, r.text);
+    await server.store.flush();
+    const event = (await server.store.audit()).find((e) => e.requestId === r.headers.get('x-request-id'));
+    assert.equal(event?.target.email, forged);
+  });
+
+  test('the log shows them escaped: each line one JSON object, with no character a terminal acts on', async () => {
+    const alg = 'RS256\u001b[31m\u009b2J\u2028\u202e\u007f';
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const token = `${b64({ alg, typ: 'JWT' })}.${b64({ sub: 'x' })}.${b64('sig')}`;
+    const before = logLines.length;
+    const r = await server.request('POST', '/v1/users/lookup', { email: 'jane.doe@example.com' }, { token });
+    assert.equal(r.status, 403, r.text);
+
+    const lines = logLines.slice(before).join('').split('\n').filter((l) => l !== '');
+    const refusal = lines.map((l) => JSON.parse(l) as { msg: string; reason?: string }).find((l) => l.msg === 'access token refused');
+    assert.ok(refusal?.reason?.includes(JSON.stringify(alg)), `the reason names the alg as sent: ${refusal?.reason}`);
+    for (const line of lines) assert.doesNotMatch(line, RAW_CONTROL, `no raw control character in ${JSON.stringify(line)}`);
   });
 });
