@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { makeThreadSignatureChecker } from '../auth/signature.ts';
 import { makeTokenVerifier, type TokenVerifier } from '../auth/token.ts';
@@ -21,7 +22,7 @@ import { lookupUserRoute } from './routes/lookup-user.ts';
 import { API_PREFIX, installOpenApi } from './routes/openapi.ts';
 import { setOtpStatusRoutes } from './routes/set-otp-status.ts';
 import {
-  BODY_LIMIT, DEFAULT_RATE_LIMITS, VERSION, connectionLimits, type ConnectionLimits, type RateLimits,
+  BODY_LIMIT, DEFAULT_RATE_LIMITS, VERSION, connectionLimits, proxyTrust, type ConnectionLimits, type RateLimits, type TrustedProxies,
 } from './settings.ts';
 
 export * from './settings.ts';
@@ -34,8 +35,8 @@ export interface AppOptions {
   rateLimits?: RateLimits;
   limiter?: RateLimiter;
   logger?: FastifyServerOptions['logger'] | false;
-  /** Trust `X-Forwarded-For` from a load balancer in front. */
-  trustProxy?: boolean;
+  /** Take the client address from `X-Forwarded-For`, as written by these proxies (default: never). */
+  trustProxy?: TrustedProxies;
   tokenCacheSize?: number;
   /** Check the RS256 signatures of fresh tokens on a worker thread, off the event loop (`serve` does). */
   signatureThread?: boolean;
@@ -74,7 +75,7 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     // the names of its documented fields.
     onProtoPoisoning: 'ignore',
     onConstructorPoisoning: 'ignore',
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: options.trustProxy === undefined ? false : proxyTrust(options.trustProxy),
     genReqId: () => `${bootId}-${(++seq).toString(36)}`,
     requestIdHeader: false,
     return503OnClosing: true,
@@ -124,6 +125,14 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     reply.header('Cache-Control', 'no-store');
     done();
   });
+  if (options.trustProxy !== undefined) {
+    // The rate limit and the audit trail take `request.ip` for the client's address: from a
+    // forwarded chain that names no IP address there (text, a port), the socket's is taken.
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (isIP(request.ip) === 0) delete request.raw.headers['x-forwarded-for'];
+      done();
+    });
+  }
   installErrorHandling(app);
   installOpenApi(app, { version: VERSION });
   const metrics = installMetrics(app, {

@@ -408,6 +408,11 @@ describe('ds100-admin', { concurrency: 2 }, () => {
         [['users', 'import', noEmail, '--data', data], /no-email\.csv.*record 1.*email/],
         [['audit', '--since', 'yesterday', '--data', data], /--since.*yesterday/],
         [['serve', '--port', '99999', '--data', data], /--port/],
+        // A bare --trust-proxy believed any X-Forwarded-For; it now needs to know whose.
+        [['serve', '--data', data, '--trust-proxy'], /--trust-proxy.*argument missing/],
+        [['serve', '--trust-proxy', 'yes', '--data', data], /--trust-proxy takes the number of proxies.*"yes"/],
+        [['serve', '--trust-proxy', '10.0.0.0/33', '--data', data], /--trust-proxy.*"10\.0\.0\.0\/33"/],
+        [['serve', '--trust-proxy', '0', '--data', data], /--trust-proxy.*not 0/],
       ];
       const results = await runCliAll(cases.map(([args]) => args));
       for (const [i, [args, names]] of cases.entries()) refused(results[i]!, names, args.join(' '));
