@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { auditEvent } from '../domain/audit.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Actor, ApiKey, Role } from '../domain/types.ts';
 import { apiError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
-import { rm } from 'node:fs/promises';
 import { adminRestApiUrl, generateRsaKeyPair, writeKeyFile, type KeyFile } from './keyfile.ts';
 
 /** A tenant holds at most this many Administration API keys (vendor documentation). */

@@ -19,17 +19,13 @@ function tableLine(e: StoredAuditEvent): string {
  */
 export async function printAuditTrail(pages: AsyncIterable<StoredAuditEvent[]>, json: boolean, out: Writable): Promise<void> {
   let failure: NodeJS.ErrnoException | undefined;
-  const onError = (error: NodeJS.ErrnoException) => (failure ??= error);
-  out.on('error', onError);
-  try {
-    for await (const page of pages) {
-      if (failure) break;
-      const text = `${page.map((e) => (json ? printableJson(JSON.stringify(e)) : tableLine(e))).join('\n')}\n`;
-      // An error rejects the wait; onError has kept it.
-      if (!out.write(text)) await once(out, 'drain').catch(() => {});
-    }
-  } finally {
-    out.off('error', onError);
+  // Left listening afterwards: the last write's error may come after the last page.
+  out.on('error', (error: NodeJS.ErrnoException) => (failure ??= error));
+  for await (const page of pages) {
+    if (failure) break;
+    const text = `${page.map((e) => (json ? printableJson(JSON.stringify(e)) : tableLine(e))).join('\n')}\n`;
+    // An error rejects the wait; the listener above has kept it.
+    if (!out.write(text)) await once(out, 'drain').catch(() => {});
   }
   if (failure && failure.code !== 'EPIPE') throw failure;
 }
