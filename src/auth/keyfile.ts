@@ -1,5 +1,5 @@
 import { generateKeyPair } from 'node:crypto';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -30,11 +30,24 @@ export async function generateRsaKeyPair(): Promise<{ privateKeyPem: string; pub
   return { privateKeyPem: privateKey, publicKeyPem: publicKey };
 }
 
-/** Writes `<dir>/<accessID>.key` readable by its owner only, and returns its path. */
+/**
+ * Writes `<dir>/<accessID>.key` readable by its owner only, and returns its path. The file is
+ * created exclusively (an existing file is never overwritten), and removed again if it cannot
+ * be written whole.
+ */
 export async function writeKeyFile(dir: string, keyFile: KeyFile): Promise<string> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, `${keyFile.accessID}.key`);
-  await writeFile(path, `${JSON.stringify(keyFile, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-  await chmod(path, 0o600);
+  const file = await open(path, 'wx', 0o600);
+  try {
+    // The mode given to open is narrowed by the umask only; this makes it 0600 whatever the umask.
+    await file.chmod(0o600);
+    await file.writeFile(`${JSON.stringify(keyFile, null, 2)}\n`);
+    await file.close();
+  } catch (error) {
+    await file.close().catch(() => {});
+    await rm(path, { force: true });
+    throw error;
+  }
   return path;
 }

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { auditEvent } from '../domain/audit.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Actor, ApiKey, Role } from '../domain/types.ts';
 import { apiError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
-import { adminRestApiUrl, generateRsaKeyPair, type KeyFile } from './keyfile.ts';
+import { adminRestApiUrl, generateRsaKeyPair, writeKeyFile, type KeyFile } from './keyfile.ts';
 
 /** A tenant holds at most this many Administration API keys (vendor documentation). */
 export const MAX_API_KEYS = 10;
@@ -21,18 +22,9 @@ export interface KeyServiceDeps {
  * is handed out once, by `create`, and never stored.
  */
 export function makeKeyService({ store, clock, publicUrl, customerName = 'ds100-admin' }: KeyServiceDeps) {
-  async function make(actor: Actor, role: Role, description: string | null, onlyIfNone: boolean) {
+  async function make(actor: Actor, role: Role, description: string | null, onlyIfNone: boolean, saveTo: string | undefined) {
     const { privateKeyPem, publicKeyPem } = await generateRsaKeyPair();
     const key: ApiKey = { accessId: randomUUID(), role, description, publicKeyPem, createdAt: clock.nowIso() };
-    const made = await store.transaction(async (tx) => {
-      const existing = (await tx.apiKeys()).length;
-      if (onlyIfNone && existing > 0) return false;
-      if (existing >= MAX_API_KEYS) throw apiError('TOO_MANY_KEYS');
-      await tx.insertApiKey(key);
-      await tx.appendAudit(auditEvent(actor, key.createdAt, 'apikey.create', { accessId: key.accessId }, 'changed', 200));
-      return true;
-    });
-    if (!made) return null;
     const keyFile: KeyFile = {
       customerName,
       accessID: key.accessId,
@@ -40,13 +32,38 @@ export function makeKeyService({ store, clock, publicUrl, customerName = 'ds100-
       accessKey: privateKeyPem,
       adminRestApiUrl: adminRestApiUrl(publicUrl),
     };
-    return { key, keyFile };
+    // The file first: a key whose private half could not be handed out would be an orphan,
+    // counting against the cap with no one able to use it.
+    const path = saveTo === undefined ? undefined : await writeKeyFile(saveTo, keyFile);
+    let made: boolean;
+    try {
+      made = await store.transaction(async (tx) => {
+        const existing = (await tx.apiKeys()).length;
+        if (onlyIfNone && existing > 0) return false;
+        if (existing >= MAX_API_KEYS) throw apiError('TOO_MANY_KEYS');
+        await tx.insertApiKey(key);
+        await tx.appendAudit(auditEvent(actor, key.createdAt, 'apikey.create', { accessId: key.accessId }, 'changed', 200));
+        return true;
+      });
+    } catch (error) {
+      if (path) await rm(path, { force: true });
+      throw error;
+    }
+    if (!made) {
+      if (path) await rm(path, { force: true });
+      return null;
+    }
+    return { key, keyFile, path };
   }
 
   return {
-    /** A new key bound to `role`, and its key file (which holds the private key: hand it out once). */
-    async create(actor: Actor, role: Role, description: string | null): Promise<{ key: ApiKey; keyFile: KeyFile }> {
-      return (await make(actor, role, description, false))!;
+    /**
+     * A new key bound to `role`, and its key file (which holds the private key: hand it out once).
+     * With `saveTo`, the key file is written into that folder (`path`) before the key is
+     * committed, and the key is not made if it cannot be.
+     */
+    async create(actor: Actor, role: Role, description: string | null, saveTo?: string): Promise<{ key: ApiKey; keyFile: KeyFile; path?: string }> {
+      return (await make(actor, role, description, false, saveTo))!;
     },
 
     /**
@@ -54,7 +71,7 @@ export function makeKeyService({ store, clock, publicUrl, customerName = 'ds100-
      * is decided in the same transaction as the insert, so several instances starting together
      * on an empty database make one between them; the others get null.
      */
-    createFirst: (actor: Actor) => make(actor, 'SuperAdmin', 'bootstrap key', true),
+    createFirst: (actor: Actor, saveTo?: string) => make(actor, 'SuperAdmin', 'bootstrap key', true, saveTo),
 
     async delete(actor: Actor, accessId: string): Promise<void> {
       await store.transaction(async (tx) => {

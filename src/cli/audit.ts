@@ -1,5 +1,34 @@
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
+import { printable, printableJson } from '../domain/printable.ts';
+import type { StoredAuditEvent } from '../domain/types.ts';
 import { CliError, EXIT, parseCount, usingStore, withDataOptions, type DataOptions } from './common.ts';
+
+/** One event a line: every value in it may come from a request, so each is shown escaped. */
+function tableLine(e: StoredAuditEvent): string {
+  const target = Object.entries(e.target).map(([k, v]) => `${printable(k)}=${printable(String(v))}`).join(' ');
+  const cells = [e.at, e.operation.padEnd(15), e.outcome.padEnd(12), String(e.status), e.subject ?? '-', e.clientAddress ?? '-'];
+  return [...cells.map(printable), target].join('  ');
+}
+
+/**
+ * Writes the trail to `out` page by page as it is read, one event a line, waiting for `out` to
+ * drain between pages: the trail may be far larger than memory. A reader that goes away early
+ * (`audit | head`) ends the printing, not in an error.
+ */
+export async function printAuditTrail(pages: AsyncIterable<StoredAuditEvent[]>, json: boolean, out: Writable): Promise<void> {
+  let failure: NodeJS.ErrnoException | undefined;
+  // Left listening afterwards: the last write's error may come after the last page.
+  out.on('error', (error: NodeJS.ErrnoException) => (failure ??= error));
+  for await (const page of pages) {
+    if (failure) break;
+    const text = `${page.map((e) => (json ? printableJson(JSON.stringify(e)) : tableLine(e))).join('\n')}\n`;
+    // An error rejects the wait; the listener above has kept it.
+    if (!out.write(text)) await once(out, 'drain').catch(() => {});
+  }
+  if (failure && failure.code !== 'EPIPE') throw failure;
+}
 
 /** `audit`: reads the audit trail. */
 export function registerAuditCommand(program: Command): void {
@@ -17,14 +46,7 @@ export function registerAuditCommand(program: Command): void {
       if (!/^\d{4}-\d{2}-\d{2}/.test(o.since) || Number.isNaN(t)) throw new CliError(`--since must be an ISO 8601 time, not "${o.since}"`, EXIT.usage);
       since = new Date(t).toISOString();
     }
-    const events = await usingStore(o, (store) => store.audit({ ...(since ? { since } : {}), ...(o.limit ? { limit: o.limit } : {}) }));
-    for (const e of events) {
-      if (o.json) {
-        console.log(JSON.stringify(e));
-        continue;
-      }
-      const target = Object.entries(e.target).map(([k, v]) => `${k}=${v}`).join(' ');
-      console.log([e.at, e.operation.padEnd(15), e.outcome.padEnd(12), String(e.status), e.subject ?? '-', e.clientAddress ?? '-', target].join('  '));
-    }
+    const query = { ...(since ? { since } : {}), ...(o.limit ? { limit: o.limit } : {}) };
+    await usingStore(o, (store) => printAuditTrail(store.auditPages(query), o.json ?? false, process.stdout));
   });
 }

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { writeKeyFile } from '../auth/keyfile.ts';
 import { makeKeyService } from '../auth/keys.ts';
 import { systemClock } from '../domain/clock.ts';
 import { ROLES, type Role } from '../domain/types.ts';
@@ -21,14 +20,9 @@ export function registerKeyCommands(program: Command): void {
       .option('--out <dir>', 'folder for the key file (default: <data>/keys)')
       .option('--public-url <url>', 'URL of the server, written into the key file', process.env.DS100_PUBLIC_URL ?? DEFAULT_PUBLIC_URL),
   ).action(async (o: DataOptions & { role: Role; description?: string; out?: string; publicUrl: string }) => {
-    const path = await usingStore(o, async (store) => {
-      const { keyFile } = await makeKeyService({ store, clock: systemClock, publicUrl: o.publicUrl }).create(
-        cliActor(),
-        o.role,
-        o.description ?? null,
-      );
-      return writeKeyFile(o.out ?? join(o.data, 'keys'), keyFile);
-    });
+    const { path } = await usingStore(o, (store) =>
+      makeKeyService({ store, clock: systemClock, publicUrl: o.publicUrl }).create(cliActor(), o.role, o.description ?? null, o.out ?? join(o.data, 'keys')),
+    );
     console.log(path);
   });
   withDataOptions(keys.command('list').description('list keys (access id, role, created, description)').option('--json', 'print JSON')).action(

@@ -1,11 +1,13 @@
 import { join } from 'node:path';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { writeKeyFile } from '../auth/keyfile.ts';
 import { makeKeyService } from '../auth/keys.ts';
 import { systemClock } from '../domain/clock.ts';
 import { loadDemo } from '../domain/demo-seed.ts';
 import type { Actor } from '../domain/types.ts';
-import { DEFAULT_CONNECTION_LIMITS, DEFAULT_RATE_LIMITS, REDACTED_PATHS, type ConnectionLimits } from '../http/settings.ts';
+import {
+  DEFAULT_CONNECTION_LIMITS, DEFAULT_RATE_LIMITS, REDACTED_PATHS, parseTrustedProxies, type ConnectionLimits, type TrustedProxies,
+} from '../http/settings.ts';
 import type { SharedRateLimiter } from '../ratelimit/redis.ts';
 import { openStore } from '../store/open.ts';
 import { parseCount, withDataOptions, type DataOptions } from './common.ts';
@@ -17,7 +19,7 @@ interface ServeOptions extends DataOptions, ConnectionLimits {
   demo?: boolean;
   ratePerKey: number;
   ratePerAddress: number;
-  trustProxy?: boolean;
+  trustProxy?: TrustedProxies;
   logLevel: string;
   redisUrl?: string;
   redisKeyPrefix?: string;
@@ -26,6 +28,14 @@ interface ServeOptions extends DataOptions, ConnectionLimits {
 }
 
 const MS = (name: string) => parseCount(name, 0, 86_400_000);
+
+const trustedProxies = (value: string): TrustedProxies => {
+  try {
+    return parseTrustedProxies(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+};
 
 const serverActor: Actor = { subject: 'server', role: null, clientAddress: 'local', requestId: null };
 
@@ -45,7 +55,11 @@ export function registerServeCommand(program: Command): void {
         parseCount('--rate-per-address', 1, 1e9),
         DEFAULT_RATE_LIMITS.perAddress.capacity,
       )
-      .option('--trust-proxy', 'take the client address from X-Forwarded-For (behind a load balancer)')
+      .option(
+        '--trust-proxy <hops|addresses>',
+        'take the client address from X-Forwarded-For as written by the proxies in front: their number (e.g. 1), or their addresses and CIDR ranges, comma-separated (e.g. 10.0.0.0/8)',
+        trustedProxies,
+      )
       .option('--max-connections <n>', 'open client connections at most; more are closed on arrival (0: no cap)', parseCount('--max-connections', 0, 1e6), DEFAULT_CONNECTION_LIMITS.maxConnections)
       .option('--max-requests-per-socket <n>', 'requests served on one keep-alive connection before it is closed (0: no limit)', parseCount('--max-requests-per-socket', 0, 1e9), DEFAULT_CONNECTION_LIMITS.maxRequestsPerSocket)
       .option('--connection-timeout <ms>', 'close a connection with no traffic for this long (0: never)', MS('--connection-timeout'), DEFAULT_CONNECTION_LIMITS.connectionTimeout)
@@ -100,7 +114,7 @@ export function registerServeCommand(program: Command): void {
           perKey: { capacity: o.ratePerKey, windowSeconds: 60 },
           perAddress: { capacity: o.ratePerAddress, windowSeconds: 60 },
         },
-        trustProxy: o.trustProxy ?? false,
+        ...(o.trustProxy !== undefined ? { trustProxy: o.trustProxy } : {}),
         logger: { level: o.logLevel, redact: REDACTED_PATHS },
         ...(limiter ? { limiter } : {}),
         processMetrics: true,

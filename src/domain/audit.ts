@@ -27,19 +27,27 @@ export function auditEvent(
   };
 }
 
-const committed = new WeakSet<Actor>();
+/** The calls (by their actor, one object per call) whose audit event is written or on its way. */
+const audited = new WeakSet<Actor>();
+
+/**
+ * Marks `actor`'s call as audited; false if it already was. The one record of it: a call's event
+ * is written by its change's transaction (`auditedTransaction`) or, for every other call, by the
+ * HTTP layer, and each asks here first, so that no call is audited twice nor left out.
+ */
+export function markAudited(actor: Actor): boolean {
+  if (audited.has(actor)) return false;
+  audited.add(actor);
+  return true;
+}
 
 /**
  * Runs `work` in one transaction of `store`, in which it appends the call's audit event itself,
- * and marks `actor` once that commit is durable, whether `work` decided a success or a refusal.
- * This is the one place that knows a call is audited: the HTTP layer records an event for every
- * call whose actor is not marked, so a call is never audited twice nor left out.
+ * and marks the call audited once that commit is durable, whether `work` decided a success or a
+ * refusal.
  */
 export async function auditedTransaction<T>(store: Store, actor: Actor, work: (tx: StoreTx) => Promise<T>): Promise<T> {
   const result = await store.transaction(work);
-  committed.add(actor);
+  markAudited(actor);
   return result;
 }
-
-/** True once a transaction has committed `actor`'s audit event (see `auditedTransaction`). */
-export const auditCommitted = (actor: Actor): boolean => committed.has(actor);

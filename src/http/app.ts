@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { makeThreadSignatureChecker } from '../auth/signature.ts';
 import { makeTokenVerifier, type TokenVerifier } from '../auth/token.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
 import { makeCredentialService } from '../domain/credentials.ts';
 import { makeDirectoryService } from '../domain/directory.ts';
+import { printableJson } from '../domain/printable.ts';
 import { makeMemoryRateLimiter, type RateLimiter } from '../ratelimit/limiter.ts';
 import type { Store } from '../store/store.ts';
 import './context.ts';
@@ -20,7 +22,7 @@ import { lookupUserRoute } from './routes/lookup-user.ts';
 import { installOpenApi } from './routes/openapi.ts';
 import { setOtpStatusRoutes } from './routes/set-otp-status.ts';
 import { registerApiRoutes } from './route.ts';
-import { DEFAULT_RATE_LIMITS, connectionLimits, type ConnectionLimits, type RateLimits } from './settings.ts';
+import { DEFAULT_RATE_LIMITS, connectionLimits, proxyTrust, type ConnectionLimits, type RateLimits, type TrustedProxies } from './settings.ts';
 import { BODY_LIMIT } from '../contract/limits.ts';
 
 export * from './settings.ts';
@@ -33,8 +35,8 @@ export interface AppOptions {
   rateLimits?: RateLimits;
   limiter?: RateLimiter;
   logger?: FastifyServerOptions['logger'] | false;
-  /** Trust `X-Forwarded-For` from a load balancer in front. */
-  trustProxy?: boolean;
+  /** Take the client address from `X-Forwarded-For`, as written by these proxies (default: never). */
+  trustProxy?: TrustedProxies;
   tokenCacheSize?: number;
   /** Check the RS256 signatures of fresh tokens on a worker thread, off the event loop (`serve` does). */
   signatureThread?: boolean;
@@ -58,8 +60,11 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
   const bootId = randomBytes(4).toString('hex');
   let seq = 0;
 
+  const logger = options.logger === true ? {} : options.logger;
   const app = Fastify({
-    logger: options.logger ?? false,
+    // Log lines carry values from requests (a token's header, a body's text in a parser error):
+    // pino's JSON escapes the C0 controls, and this the rest a terminal would act on.
+    logger: logger ? { ...logger, hooks: { ...logger.hooks, streamWrite: printableJson } } : false,
     // The audit trail is the access log; a log line per request would double it (and halve throughput).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
@@ -70,7 +75,7 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     // the names of its documented fields.
     onProtoPoisoning: 'ignore',
     onConstructorPoisoning: 'ignore',
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: options.trustProxy === undefined ? false : proxyTrust(options.trustProxy),
     genReqId: () => `${bootId}-${(++seq).toString(36)}`,
     requestIdHeader: false,
     return503OnClosing: true,
@@ -120,6 +125,14 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     reply.header('Cache-Control', 'no-store');
     done();
   });
+  if (options.trustProxy !== undefined) {
+    // The rate limit and the audit trail take `request.ip` for the client's address: from a
+    // forwarded chain that names no IP address there (text, a port), the socket's is taken.
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (isIP(request.ip) === 0) delete request.raw.headers['x-forwarded-for'];
+      done();
+    });
+  }
   installErrorHandling(app);
   installOpenApi(app);
   const metrics = installMetrics(app, {
@@ -127,13 +140,13 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     limiter: options.limiter ?? makeMemoryRateLimiter(clock),
     processMetrics: options.processMetrics ?? false,
   });
+  installAudit(app, { store, clock });
   installGuard(app, {
     verifier,
     limiter: metrics.limiter,
     perAddress: rateLimits.perAddress,
     perKey: rateLimits.perKey,
   });
-  installAudit(app, { store, clock });
 
   void app.register(healthRoutes(store));
   registerApiRoutes(app, [

@@ -12,6 +12,8 @@ declare module 'fastify' {
     principal: Principal | null;
     /** The audit trail's view of the caller, made once per request (`actorOf`). */
     actor: Actor | null;
+    /** True once the client closed the connection before the answer was written to it. */
+    hungUp: boolean;
   }
 }
 
@@ -20,7 +22,7 @@ declare module 'fastify' {
  * endpoint. Route-level hooks skip the other routes at no cost, and spare each request a look at
  * `request.routeOptions` (a getter that builds a new object on every call).
  */
-export function forEndpointRoutes<H extends 'onRequest' | 'onResponse'>(
+export function forEndpointRoutes<H extends 'onRequest' | 'preParsing' | 'onSend' | 'onResponse'>(
   app: FastifyInstance,
   stage: H,
   hook: (endpoint: NonNullable<FastifyContextConfig['endpoint']>) => NonNullable<RouteOptions[H]> extends Array<infer F> | infer F ? F : never,

@@ -2,6 +2,7 @@
  * The server's settings and their defaults, apart from the app itself: the command line reads
  * them for its flags without loading Fastify (a `keys list` should not pay for an HTTP server).
  */
+import { BlockList, isIP } from 'node:net';
 import type { RatePolicy } from '../ratelimit/limiter.ts';
 
 export interface RateLimits {
@@ -55,6 +56,73 @@ export function connectionLimits(over: Partial<ConnectionLimits> = {}): Connecti
     throw new RangeError('the headers timeout must not exceed the request timeout');
   }
   return limits;
+}
+
+/**
+ * Which `X-Forwarded-For` entries to believe. Each proxy appends the address it took the request
+ * from; whatever stands left of what the proxies wrote, the client wrote itself. Either the
+ * number of proxies in front, every one of which appends (the client is that many entries from
+ * the right: only safe when clients cannot reach the server but through them), or the proxies'
+ * addresses and CIDR ranges (the client is the right-most entry that is not one of them).
+ */
+export type TrustedProxies = number | readonly string[];
+
+/** The ranges of proxy-addr's names, which Express and Fastify users know. */
+const NAMED_RANGES: Record<string, string[]> = {
+  loopback: ['127.0.0.0/8', '::1/128'],
+  linklocal: ['169.254.0.0/16', 'fe80::/10'],
+  uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+};
+const MAX_PROXY_HOPS = 32;
+
+function addRange(list: BlockList, range: string): boolean {
+  const [address = '', prefix, extra] = range.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  const type = family === 4 ? 'ipv4' : 'ipv6';
+  if (prefix === undefined) {
+    list.addAddress(address, type);
+    return true;
+  }
+  const bits = Number(prefix);
+  if (!/^\d{1,3}$/.test(prefix) || bits > (family === 4 ? 32 : 128)) return false;
+  list.addSubnet(address, bits, type);
+  return true;
+}
+
+/**
+ * `--trust-proxy`: a number of proxies (`1`), or a comma list of proxy addresses, CIDR ranges
+ * and the names loopback, linklocal, uniquelocal. Throws a RangeError naming what is wrong.
+ */
+export function parseTrustedProxies(value: string): TrustedProxies {
+  const usage = `--trust-proxy takes the number of proxies in front (1 to ${MAX_PROXY_HOPS}) or their addresses and CIDR ranges, comma-separated (e.g. 10.0.0.0/8,192.168.1.5)`;
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    if (hops < 1 || hops > MAX_PROXY_HOPS) throw new RangeError(`${usage}, not ${value}`);
+    return hops;
+  }
+  const entries = value.split(',').map((e) => e.trim());
+  for (const entry of entries) {
+    if (!(entry in NAMED_RANGES) && !addRange(new BlockList(), entry)) throw new RangeError(`${usage}; "${entry}" is neither`);
+  }
+  return entries;
+}
+
+/**
+ * Fastify's `trustProxy` for `trusted`: asked about each address from the socket's leftwards,
+ * whether it is a proxy whose word (the entry left of it) is to be taken.
+ */
+export function proxyTrust(trusted: TrustedProxies): (address: string, hop: number) => boolean {
+  // A plain number would not do: Fastify 5 reads it as "trust no one" (it cannot check the peer).
+  if (typeof trusted === 'number') return (_address, hop) => hop < trusted;
+  const proxies = new BlockList();
+  for (const entry of trusted) {
+    for (const range of NAMED_RANGES[entry] ?? [entry]) addRange(proxies, range);
+  }
+  return (address) => {
+    const family = isIP(address);
+    return family !== 0 && proxies.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  };
 }
 
 /** Keys and fields that must never be written to a log. */

@@ -38,6 +38,39 @@ export interface StoreTx extends StoreReader {
 export interface AuditQuery {
   since?: string;
   limit?: number;
+  /** Most events in one page of `auditPages` (default AUDIT_PAGE_SIZE). */
+  pageSize?: number;
+}
+
+export const AUDIT_PAGE_SIZE = 1000;
+
+/** One page of the trail: events after `afterSeq`, at or after `since`, in `seq` order, at most `size`. */
+export type AuditPageReader = (afterSeq: number, since: string, size: number) => Promise<StoredAuditEvent[]>;
+
+/**
+ * The trail in pages, read one at a time as the consumer asks for them: each page is a query of
+ * its own that starts after the last `seq` seen (keyset), so memory holds one page whatever the
+ * length of the trail, and no read transaction stays open while the consumer writes it out.
+ */
+export async function* auditPagesOf(readPage: AuditPageReader, query: AuditQuery = {}): AsyncGenerator<StoredAuditEvent[]> {
+  const pageSize = query.pageSize ?? AUDIT_PAGE_SIZE;
+  let left = query.limit ?? Infinity;
+  let afterSeq = 0;
+  while (left > 0) {
+    const size = Math.min(pageSize, left);
+    const page = await readPage(afterSeq, query.since ?? '', size);
+    if (page.length > 0) yield page;
+    if (page.length < size) return;
+    left -= page.length;
+    afterSeq = page[page.length - 1]!.seq;
+  }
+}
+
+/** The whole of `pages` in one array. */
+export async function allAuditEvents(pages: AsyncIterable<StoredAuditEvent[]>): Promise<StoredAuditEvent[]> {
+  const events: StoredAuditEvent[] = [];
+  for await (const page of pages) events.push(...page);
+  return events;
 }
 
 /**
@@ -58,6 +91,9 @@ export interface Store extends StoreReader {
   recordAudit(event: AuditEvent): void;
   /** Waits until every event given to `recordAudit` so far is committed. */
   flush(): Promise<void>;
+  /** The trail, oldest first, a page at a time (see `auditPagesOf`): what `ds100-admin audit` prints. */
+  auditPages(query?: AuditQuery): AsyncIterable<StoredAuditEvent[]>;
+  /** The trail, oldest first, all in one array: for short trails (tests); `auditPages` for the rest. */
   audit(query?: AuditQuery): Promise<StoredAuditEvent[]>;
   /** Throws when the database cannot answer; for readiness checks. */
   ping(): Promise<void>;

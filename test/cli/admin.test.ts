@@ -8,8 +8,11 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { makeKeyService } from '../../src/auth/keys.ts';
+import { printAuditTrail } from '../../src/cli/audit.ts';
+import { targetOf } from '../../src/http/plugins/audit.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
 import type { Actor, StoredAuditEvent } from '../../src/domain/types.ts';
@@ -126,6 +129,33 @@ describe('ds100-admin', { concurrency: 2 }, () => {
         assert.equal(trail.filter((o) => o === 'apikey.create').length, 10);
         assert.equal(trail.filter((o) => o === 'apikey.delete').length, 1);
       });
+    });
+
+    test('a key file that cannot be written leaves no key behind, and the cap is not used up', async () => {
+      const data = dataDir();
+      await withStore(data, async (store) => {
+        const keys = makeKeyService({ store, clock: systemClock, publicUrl: 'https://admin.example.com' });
+        for (let i = 0; i < 9; i++) await keys.create(operator, 'ReadOnly', `filler ${i}`);
+      });
+      const aFile = join(dataDir(), 'not-a-folder');
+      writeFileSync(aFile, 'x');
+
+      const [onAFile, underAFile] = await runCliAll([
+        ['keys', 'create', '--role', 'SuperAdmin', '--data', data, '--out', aFile],
+        ['keys', 'create', '--role', 'SuperAdmin', '--data', data, '--out', join(aFile, 'keys')],
+      ]);
+      refused(onAFile!, /EEXIST/, '--out names an existing file');
+      refused(underAFile!, /ENOTDIR|EEXIST/, '--out under a file');
+      assert.equal(readFileSync(aFile, 'utf8'), 'x', 'the file in the way is left alone');
+      await withStore(data, async (store) => {
+        assert.deepEqual((await store.apiKeys()).map((k) => k.role), Array(9).fill('ReadOnly'), 'no key was made');
+        assert.equal((await store.audit()).filter((e) => e.operation === 'apikey.create').length, 9);
+      });
+
+      // The tenth key is still there to be made.
+      const path = ok(await runCli(['keys', 'create', '--role', 'SuperAdmin', '--data', data]), 'the tenth key').at(-1)!;
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      await withStore(data, async (store) => assert.equal((await store.apiKeys()).length, 10));
     });
   });
 
@@ -350,10 +380,11 @@ describe('ds100-admin', { concurrency: 2 }, () => {
           });
         }
       });
-      const [all, sinceOffset, text] = await runCliAll([
+      const [all, sinceOffset, text, limited] = await runCliAll([
         ['audit', '--json', '--data', data],
         ['audit', '--json', '--since', '2026-01-02T01:00:00+01:00', '--data', data],
         ['audit', '--data', data],
+        ['audit', '--json', '--limit', '2', '--data', data],
       ]);
       const parse = (r: CliResult, what: string) => ok(r, what).map((l) => JSON.parse(l) as StoredAuditEvent);
       const events = parse(all!, 'audit --json');
@@ -366,6 +397,82 @@ describe('ds100-admin', { concurrency: 2 }, () => {
       const lines = ok(text!, 'audit');
       assert.equal(lines.length, 3);
       assert.match(lines[1]!, /2026-01-02T00:00:00\.000Z.*ds100\.enable.*changed.*200.*sub-02/);
+      assert.deepEqual(parse(limited!, 'audit --limit').map((e) => e.subject), ['sub-01', 'sub-02']);
+    });
+
+    test('a value sent in a request cannot forge a line: control characters are shown escaped, --json keeps them exact', async () => {
+      const data = dataDir();
+      const superAdmin = '5b7a1c0e-0000-4000-8000-000000000001';
+      // What a ReadOnly key's users/lookup leaves in the trail when its e-mail carries a fake
+      // line crediting a change to the SuperAdmin key, and terminal sequences to hide its own.
+      const email = `x@example.com\n2026-01-01T00:00:00.000Z  ds100.disable    changed       200  ${superAdmin}  10.0.0.1\r\u001b[1A\u001b[2K\u009b1A\u2028\u202e\u007f\\n`;
+      const target = targetOf({ email });
+      await withStore(data, async (store) => {
+        store.recordAudit({
+          at: '2026-01-01T00:00:00.000Z', subject: 'read-only-key', role: 'ReadOnly', clientAddress: '127.0.0.1\u001b[0m', requestId: 'r-1',
+          operation: 'users.lookup', target, outcome: 'not_found', status: 404,
+        });
+      });
+      const [text, json] = await runCliAll([
+        ['audit', '--data', data],
+        ['audit', '--json', '--data', data],
+      ]);
+      // eslint-disable-next-line no-control-regex -- finding control characters is the point
+      const acted = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+      for (const r of [text!, json!]) assert.doesNotMatch(r.stdout, acted, 'no character a terminal acts on');
+      const lines = ok(text!, 'audit');
+      assert.equal(lines.length, 1, `one event, one line:\n${text!.stdout}`);
+      assert.ok(!lines[0]!.includes(`${superAdmin}  10.0.0.1\n`));
+      assert.ok(
+        lines[0]!.endsWith('email=x@example.com\\n2026-01-01T00:00:00.000Z  ds100.disable    changed       200  ' +
+          `${superAdmin}  10.0.0.1\\r\\x1b[1A\\x1b[2K\\x9b1A\\u2028\\u202e\\x7f\\\\n`),
+        lines[0],
+      );
+      assert.ok(lines[0]!.includes('  127.0.0.1\\x1b[0m  '), lines[0]);
+      const events = ok(json!, 'audit --json').map((l) => JSON.parse(l) as StoredAuditEvent);
+      assert.equal(events.length, 1);
+      assert.equal(events[0]!.target.email, email, '--json gives the value exactly as sent');
+    });
+
+    test('prints the trail as it reads it, a page at a time, and waits for the reader of its output', async () => {
+      let pagesRead = 0;
+      const event = (n: number): StoredAuditEvent => ({
+        seq: n, at: `2026-01-01T00:00:0${n}.000Z`, subject: `sub-${n}`, role: 'ReadOnly', clientAddress: '127.0.0.1', requestId: `r-${n}`,
+        operation: 'users.lookup', target: { email: `e${n}@example.com` }, outcome: 'unchanged', status: 200,
+      });
+      async function* pages() {
+        for (let p = 0; p < 3; p++) {
+          pagesRead++;
+          yield [event(2 * p + 1), event(2 * p + 2)];
+        }
+      }
+      // An output that takes a page and holds it until released, as a slow pipe does.
+      const written: Array<{ text: string; pagesRead: number }> = [];
+      let release: (() => void) | undefined;
+      const out = new Writable({
+        highWaterMark: 1,
+        write(chunk: Buffer, _encoding, done) {
+          written.push({ text: chunk.toString(), pagesRead });
+          release = done;
+        },
+      });
+      const printing = printAuditTrail(pages(), true, out);
+      for (let page = 1; page <= 3; page++) {
+        while (written.length < page) await new Promise((r) => setImmediate(r));
+        await new Promise((r) => setImmediate(r));
+        assert.equal(pagesRead, page, `page ${page} is written before page ${page + 1} is read`);
+        release!();
+      }
+      await printing;
+      assert.deepEqual(written.map((w) => w.pagesRead), [1, 2, 3]);
+      const lines = written.map((w) => w.text).join('').split('\n').filter((l) => l !== '');
+      assert.deepEqual(lines.map((l) => (JSON.parse(l) as StoredAuditEvent).seq), [1, 2, 3, 4, 5, 6]);
+
+      // A reader that goes away (`audit | head`) ends the printing quietly; another failure is reported.
+      const closedPipe = new Writable({ write: (_c, _e, done) => done(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })) });
+      await printAuditTrail(pages(), false, closedPipe);
+      const fullDisk = new Writable({ write: (_c, _e, done) => done(Object.assign(new Error('write ENOSPC'), { code: 'ENOSPC' })) });
+      await assert.rejects(printAuditTrail(pages(), false, fullDisk), /ENOSPC/);
     });
   });
 
@@ -408,6 +515,11 @@ describe('ds100-admin', { concurrency: 2 }, () => {
         [['users', 'add', '--email', 'ann@example.com', '--id', 'u'.repeat(37), '--data', data], /'userId'.*at most 36/],
         [['audit', '--since', 'yesterday', '--data', data], /--since.*yesterday/],
         [['serve', '--port', '99999', '--data', data], /--port/],
+        // A bare --trust-proxy believed any X-Forwarded-For; it now needs to know whose.
+        [['serve', '--data', data, '--trust-proxy'], /--trust-proxy.*argument missing/],
+        [['serve', '--trust-proxy', 'yes', '--data', data], /--trust-proxy takes the number of proxies.*"yes"/],
+        [['serve', '--trust-proxy', '10.0.0.0/33', '--data', data], /--trust-proxy.*"10\.0\.0\.0\/33"/],
+        [['serve', '--trust-proxy', '0', '--data', data], /--trust-proxy.*not 0/],
       ];
       const results = await runCliAll(cases.map(([args]) => args));
       for (const [i, [args, names]] of cases.entries()) refused(results[i]!, names, args.join(' '));

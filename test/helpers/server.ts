@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../../src/domain/clock.ts';
 import { demoRegistrations, demoUsers } from '../../src/domain/demo-seed.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
 import { ROLES, type Actor, type Role } from '../../src/domain/types.ts';
-import { REDACTED_PATHS, buildApp, type ConnectionLimits, type RateLimits } from '../../src/http/app.ts';
+import { REDACTED_PATHS, buildApp, type ConnectionLimits, type RateLimits, type TrustedProxies } from '../../src/http/app.ts';
 import type { Store } from '../../src/store/store.ts';
 import { openTestStore, type Engine } from './stores.ts';
 
@@ -63,6 +63,8 @@ export interface StartOptions {
   connections?: Partial<ConnectionLimits>;
   /** Receives the server's log lines (pino JSON, with the same redaction as `serve`). */
   logLines?: string[];
+  /** `serve --trust-proxy`: the proxies whose X-Forwarded-For entries are taken. */
+  trustProxy?: TrustedProxies;
 }
 
 const GENEROUS: RateLimits = {
@@ -93,6 +95,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     ...(options.tokenCacheSize !== undefined ? { tokenCacheSize: options.tokenCacheSize } : {}),
     ...(options.signatureThread ? { signatureThread: true } : {}),
     ...(options.connections ? { connections: options.connections } : {}),
+    ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}),
     ...(options.logLines ? { logger: { level: 'info', redact: REDACTED_PATHS, stream: { write: (line: string) => void options.logLines!.push(line) } } } : {}),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });

@@ -205,3 +205,65 @@ describe('per-address limit: 5 calls a minute, taken before the token', () => {
     assert.equal((await lookup()).status, 429);
   });
 });
+
+/**
+ * Behind proxies (`serve --trust-proxy`): the test's own socket (127.0.0.1) plays the proxy
+ * nearest the server; the entries left of what the proxies appended are the client's to write.
+ */
+describe('per-address limit behind a proxy: 20 calls a minute', () => {
+  const CLIENT = '198.51.100.7';
+  const limits = { perKey: GENEROUS, perAddress: { capacity: 20, windowSeconds: 60 } };
+  const lookup = (server: TestServer, forwardedFor?: string) =>
+    server.request('POST', '/v1/ds100/lookup', { deviceSerialNumber: DEVICE }, forwardedFor === undefined ? {} : { headers: { 'x-forwarded-for': forwardedFor } });
+
+  /** 60 calls whose left-most X-Forwarded-For entry changes every time: how many passed, and the addresses the trail holds. */
+  async function rotate(server: TestServer, chain: (i: number) => string): Promise<{ passed: number; addresses: Set<string | null> }> {
+    const eventsBefore = await auditCount(server);
+    let passed = 0;
+    for (let i = 0; i < 60; i++) if ((await lookup(server, chain(i))).status === 200) passed++;
+    await server.store.flush();
+    return { passed, addresses: new Set((await server.store.audit()).slice(eventsBefore).map((e) => e.clientAddress)) };
+  }
+
+  const cases: Array<[string, number | string[]]> = [
+    ['a hop count (--trust-proxy 1)', 1],
+    ['the proxy addresses (--trust-proxy 127.0.0.1)', ['127.0.0.1']],
+    ['the proxy ranges (--trust-proxy 10.0.0.0/8,loopback)', ['10.0.0.0/8', 'loopback']],
+  ];
+  for (const [name, trustProxy] of cases) {
+    test(`${name}: rotating the forged left-most entry does not walk past the limit, nor reach the trail`, async () => {
+      const server = await startServer({ demo: true, rateLimits: limits, trustProxy });
+      try {
+        const { passed, addresses } = await rotate(server, (i) => `203.0.113.${i}, ${CLIENT}`);
+        assert.equal(passed, 20, 'the client the proxy saw has one bucket');
+        assert.deepEqual([...addresses], [CLIENT], 'the trail names the address the proxy appended, never a forged one');
+      } finally {
+        await server.close();
+      }
+    });
+  }
+
+  test('an entry that is not an IP address is never taken for the client: the socket address is', async () => {
+    const server = await startServer({ demo: true, rateLimits: limits, trustProxy: 1 });
+    try {
+      const { passed, addresses } = await rotate(server, (i) => (i % 2 ? `<script>${i}` : `${CLIENT}:${1000 + i}`));
+      assert.equal(passed, 20);
+      assert.deepEqual([...addresses], ['127.0.0.1']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('X-Forwarded-For from a peer that is not a trusted proxy, or with no --trust-proxy, is ignored', async () => {
+    for (const trustProxy of [['192.0.2.1'], undefined]) {
+      const server = await startServer({ demo: true, rateLimits: limits, ...(trustProxy ? { trustProxy } : {}) });
+      try {
+        const { passed, addresses } = await rotate(server, (i) => `203.0.113.${i}, ${CLIENT}`);
+        assert.equal(passed, 20, String(trustProxy));
+        assert.deepEqual([...addresses], ['127.0.0.1'], String(trustProxy));
+      } finally {
+        await server.close();
+      }
+    }
+  });
+});

@@ -9,7 +9,8 @@ import { describe, test } from 'node:test';
 import { ApiError, apiError } from '../../src/errors.ts';
 import { postgresMigrations } from '../../src/store/postgres/migrations.ts';
 import { sqliteMigrations } from '../../src/store/sqlite/migrations.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { StoredAuditEvent } from '../../src/domain/types.ts';
+import type { AuditQuery, Store } from '../../src/store/store.ts';
 import { openTestStore, type Engine } from '../helpers/stores.ts';
 import { auditEvent, credential, user } from './helpers.ts';
 
@@ -92,6 +93,28 @@ async function script(store: Store): Promise<unknown[]> {
   note('since', (await store.audit({ since: '2026-05-01T00:00:00.998Z' })).map((e) => e.requestId));
   note('limit', (await store.audit({ limit: 3 })).map((e) => e.operation));
   note('since+limit', (await store.audit({ since: '2026-05-01T00:00:00.500Z', limit: 2 })).map((e) => e.requestId));
+
+  // The trail a page at a time: pages of at most pageSize, in seq order, since and limit across
+  // page boundaries, and each page read only when asked for (the trail is never all in memory).
+  const pagesOf = async (query: AuditQuery) => {
+    const pages: StoredAuditEvent[][] = [];
+    for await (const page of store.auditPages(query)) pages.push(page);
+    return pages;
+  };
+  const paged = await pagesOf({ pageSize: 500 });
+  note('pages', paged.map((p) => p.length));
+  note('pages are the trail', JSON.stringify(paged.flat()) === JSON.stringify(trail));
+  const sincePaged = await pagesOf({ since: '2026-05-01T00:00:00.500Z', limit: 700, pageSize: 300 });
+  note('pages since+limit', sincePaged.map((p) => p.length));
+  note('pages since+limit ids', [sincePaged[0]![0]!.requestId, sincePaged.at(-1)!.at(-1)!.requestId]);
+  note('pages none', await pagesOf({ since: '2027-01-01T00:00:00.000Z' }));
+  const reading = store.auditPages({ pageSize: 1000 })[Symbol.asyncIterator]();
+  const first = await reading.next();
+  store.recordAudit(auditEvent('ds100.lookup', { at: '2026-06-01T00:00:00.000Z', requestId: 'r-late' }));
+  await store.flush();
+  const rest: StoredAuditEvent[] = [];
+  for (let r = await reading.next(); !r.done; r = await reading.next()) rest.push(...r.value);
+  note('pages read lazily', [first.value?.length, rest.length, rest.at(-1)?.requestId]);
   await store.ping();
   note('ping', 'ok');
   return out;
@@ -117,6 +140,12 @@ describe('both engines answer identically', () => {
         assert.equal(get('duplicate user'), 'rejected');
         assert.equal(get('trail length'), 1201);
         assert.equal(get('trail request order'), true);
+        assert.deepEqual(get('pages'), [500, 500, 201]);
+        assert.equal(get('pages are the trail'), true);
+        assert.deepEqual(get('pages since+limit'), [300, 200]);
+        assert.deepEqual(get('pages since+limit ids'), ['r-500', 'r-999']);
+        assert.deepEqual(get('pages none'), []);
+        assert.deepEqual(get('pages read lazily'), [1000, 202, 'r-late']);
         assert.deepEqual(get('apiKeys order'), ['k-1', 'k-2']);
         assert.equal((get('userById') as { markDeleted: boolean }).markDeleted, true);
       } finally {

@@ -5,7 +5,7 @@ import {
   API_KEY_COLUMNS, AUDIT_COLUMNS, CREDENTIAL_COLUMNS, USER_COLUMNS, apiKeyValues, auditValues, credentialValues,
   toApiKey, toAuditEvent, toCredential, toUser, userValues, type Cells,
 } from '../rows.ts';
-import type { AuditQuery, Store, StoreReader, StoreTx } from '../store.ts';
+import { allAuditEvents, auditPagesOf, type AuditPageReader, type AuditQuery, type Store, type StoreReader, type StoreTx } from '../store.ts';
 import { postgresMigrations } from './migrations.ts';
 
 type Row = Record<string, unknown>;
@@ -455,6 +455,15 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     return new Promise<void>((resolve, reject) => waiters.push({ upTo, resolve, reject }));
   };
 
+  const readAuditPage: AuditPageReader = async (afterSeq, since, size) => {
+    const { rows } = await pool.query<Cells>({
+      text: `SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE seq > $1 AND at >= $2 ORDER BY seq LIMIT $3`,
+      values: [afterSeq, since, size],
+      rowMode: 'array',
+    });
+    return rows.map(toAuditEvent);
+  };
+
   return {
     engine: 'postgres',
     schema: schemaName,
@@ -479,14 +488,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       scheduleWrite();
     },
     flush,
-    async audit(query: AuditQuery = {}): Promise<StoredAuditEvent[]> {
-      const { rows } = await pool.query<Cells>({
-        text: `SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE at >= $1 ORDER BY seq LIMIT $2`,
-        values: [query.since ?? '', query.limit ?? null],
-        rowMode: 'array',
-      });
-      return rows.map(toAuditEvent);
-    },
+    auditPages: (query?: AuditQuery) => auditPagesOf(readAuditPage, query),
+    audit: (query?: AuditQuery): Promise<StoredAuditEvent[]> => allAuditEvents(auditPagesOf(readAuditPage, query)),
     async ping() {
       await pool.query('SELECT 1');
       reachable();

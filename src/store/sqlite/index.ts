@@ -8,7 +8,7 @@ import {
   API_KEY_COLUMNS, AUDIT_COLUMNS, CREDENTIAL_COLUMNS, USER_COLUMNS, apiKeyValues, auditValues, credentialValues,
   toApiKey, toAuditEvent, toCredential, toUser, userValues, type Cells,
 } from '../rows.ts';
-import type { AuditQuery, Store, StoreReader, StoreTx } from '../store.ts';
+import { allAuditEvents, auditPagesOf, type AuditPageReader, type AuditQuery, type Store, type StoreReader, type StoreTx } from '../store.ts';
 import { lockFolder } from './folder-lock.ts';
 import { sqliteMigrations } from './migrations.ts';
 
@@ -247,7 +247,8 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   };
   const tx = makeTx(writer, busyTimeoutMs);
   const maxBatch = options.maxBatch ?? 256;
-  const auditSince = reader.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE at >= ? ORDER BY seq LIMIT ?`).raw();
+  const auditPage = reader.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE seq > ? AND at >= ? ORDER BY seq LIMIT ?`).raw();
+  const readAuditPage: AuditPageReader = async (afterSeq, since, size) => (auditPage.all(afterSeq, since, size) as Cells[]).map(toAuditEvent);
   const ping = reader.prepare('SELECT 1').pluck();
 
   let jobs: Job[] = [];
@@ -399,9 +400,8 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
         schedule();
       });
     },
-    async audit(query: AuditQuery = {}): Promise<StoredAuditEvent[]> {
-      return (auditSince.all(query.since ?? '', query.limit ?? -1) as Cells[]).map(toAuditEvent);
-    },
+    auditPages: (query?: AuditQuery) => auditPagesOf(readAuditPage, query),
+    audit: (query?: AuditQuery): Promise<StoredAuditEvent[]> => allAuditEvents(auditPagesOf(readAuditPage, query)),
     async ping() {
       ping.get();
     },
