@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { writeKeyFile } from '../auth/keyfile.ts';
 import { makeKeyService } from '../auth/keys.ts';
 import { systemClock } from '../domain/clock.ts';
 import { loadDemo } from '../domain/demo-seed.ts';
@@ -157,8 +156,8 @@ export function registerServeCommand(program: Command): void {
       publicUrl ??= `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
 
       if ((await store.apiKeys()).length === 0) {
-        const made = await makeKeyService({ store, clock: systemClock, publicUrl }).createFirst(serverActor);
-        if (made) console.log(`bootstrap SuperAdmin key file: ${await writeKeyFile(join(o.data, 'keys'), made.keyFile)}`);
+        const made = await makeKeyService({ store, clock: systemClock, publicUrl }).createFirst(serverActor, join(o.data, 'keys'));
+        if (made) console.log(`bootstrap SuperAdmin key file: ${made.path}`);
       }
       if (o.demo) console.log(`demo directory loaded (${await loadDemo(store, systemClock, serverActor)} records added)`);
       console.log(`ds100-admin listening on http://${host}:${port} (public URL ${publicUrl}, store ${store.engine})`);
