@@ -2,19 +2,14 @@ import { generateKeyPair } from 'node:crypto';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { REST_BASE_PATH } from '../contract/limits.ts';
+import type { KeyFile } from '../contract/schemas.ts';
 
-/** The vendor's Administration API key file (spec section 2): one JSON object. */
-export interface KeyFile {
-  customerName: string;
-  accessID: string;
-  description: string;
-  accessKey: string;
-  adminRestApiUrl: string;
-}
+export type { KeyFile };
 
 /** The REST base for a public URL: `{publicUrl}/AdminInterface/restapi`. */
 export function adminRestApiUrl(publicUrl: string): string {
-  return `${publicUrl.replace(/\/+$/, '')}/AdminInterface/restapi`;
+  return `${publicUrl.replace(/\/+$/, '')}${REST_BASE_PATH}`;
 }
 
 /**

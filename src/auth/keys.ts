@@ -4,11 +4,10 @@ import { auditEvent } from '../domain/audit.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Actor, ApiKey, Role } from '../domain/types.ts';
 import { apiError } from '../errors.ts';
-import type { Store } from '../store/store.ts';
+import { MAX_API_KEYS } from '../contract/limits.ts';
+import type { Store } from '../domain/store.ts';
 import { adminRestApiUrl, generateRsaKeyPair, writeKeyFile, type KeyFile } from './keyfile.ts';
 
-/** A tenant holds at most this many Administration API keys (vendor documentation). */
-export const MAX_API_KEYS = 10;
 
 export interface KeyServiceDeps {
   store: Store;
@@ -38,6 +37,8 @@ export function makeKeyService({ store, clock, publicUrl, customerName = 'ds100-
     let made: boolean;
     try {
       made = await store.transaction(async (tx) => {
+        // The key list's lock first, so that instances adding keys at once take turns.
+        await tx.lockKeys();
         const existing = (await tx.apiKeys()).length;
         if (onlyIfNone && existing > 0) return false;
         if (existing >= MAX_API_KEYS) throw apiError('TOO_MANY_KEYS');

@@ -4,7 +4,7 @@ import type { Actor } from '../domain/types.ts';
 import { ApiError } from '../errors.ts';
 import { ApiResponseError, ConnectionError, KeyFileError, RequestTimeoutError, UnexpectedResponseError } from '@ds100-admin/sdk';
 import { openStore } from '../store/open.ts';
-import type { Store } from '../store/store.ts';
+import type { Store } from '../domain/store.ts';
 
 /** A problem to report in one line, with the exit code to leave with. */
 export class CliError extends Error {

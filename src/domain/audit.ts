@@ -1,4 +1,4 @@
-import type { Store, StoreTx } from '../store/store.ts';
+import type { Store, StoreTx } from './store.ts';
 import type { Actor, AuditEvent, AuditOutcome, AuditTarget } from './types.ts';
 
 /**

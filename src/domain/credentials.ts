@@ -1,6 +1,6 @@
 import type { StatusItemResponse } from '../contract/schemas.ts';
 import { apiError, type ApiError } from '../errors.ts';
-import type { Store, StoreTx } from '../store/store.ts';
+import type { Store, StoreTx } from './store.ts';
 import type { Clock } from './clock.ts';
 import { auditEvent, auditedTransaction } from './audit.ts';
 import type { Actor, AuditOutcome, AuditTarget, Credential, TokenStatus } from './types.ts';
@@ -45,10 +45,12 @@ export function makeCredentialService({ store, clock }: CredentialServiceDeps) {
   async function mutate<T>(
     actor: Actor,
     operation: string,
-    target: AuditTarget,
+    target: AuditTarget & { userId: string },
     decide: (tx: StoreTx, now: string) => Promise<Decision<T>>,
   ): Promise<T> {
     const decision = await auditedTransaction(store, actor, async (tx) => {
+      // Every change to a user's credentials takes the user's lock first: instances take turns.
+      await tx.lockUser(target.userId);
       const now = clock.nowIso();
       const d = await decide(tx, now);
       const status = 'error' in d ? d.error.status : 200;

@@ -1,5 +1,5 @@
 import { ApiError } from '../errors.ts';
-import type { Store } from '../store/store.ts';
+import type { Store } from './store.ts';
 import type { Clock } from './clock.ts';
 import { makeDirectoryService, type NewRegistration, type NewUser } from './directory.ts';
 import type { Actor } from './types.ts';

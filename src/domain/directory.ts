@@ -1,5 +1,5 @@
 import { ApiError, apiError } from '../errors.ts';
-import type { Store, StoreTx } from '../store/store.ts';
+import type { Store, StoreTx } from './store.ts';
 import { auditEvent } from './audit.ts';
 import { newId } from './ids.ts';
 import type { Clock } from './clock.ts';
@@ -139,6 +139,8 @@ export function makeDirectoryService({ store, clock }: DirectoryServiceDeps) {
 
   async function insertRegistration(tx: StoreTx, user: User, values: RegistrationValues, input: NewRegistration): Promise<Credential> {
     const device = values.deviceSerialNumber;
+    // The user's lock first, so that two registrations for one user (on two instances) take turns.
+    await tx.lockUser(user.id);
     const known = await tx.credentialsOfUserDevice(user.id, device);
     if (known.length === 0 && (await tx.deviceCountOfUser(user.id)) >= MAX_DEVICES_PER_USER) {
       throw apiError('TOO_MANY_DEVICES', user.id);

@@ -8,7 +8,7 @@ import { makeCredentialService } from '../domain/credentials.ts';
 import { makeDirectoryService } from '../domain/directory.ts';
 import { printableJson } from '../domain/printable.ts';
 import { makeMemoryRateLimiter, type RateLimiter } from '../ratelimit/limiter.ts';
-import type { Store } from '../store/store.ts';
+import type { Store } from '../domain/store.ts';
 import './context.ts';
 import { installAudit } from './plugins/audit.ts';
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './plugins/errors.ts';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { StoreLog } from './postgres/index.ts';
 import { openSqliteStore } from './sqlite/index.ts';
-import type { Store } from './store.ts';
+import type { Store } from '../domain/store.ts';
 
 export interface StoreLocation {
   /** The data folder: the SQLite file lives here, and the key files under `keys/`. */

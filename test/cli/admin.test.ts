@@ -17,7 +17,7 @@ import { systemClock } from '../../src/domain/clock.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
 import type { Actor, StoredAuditEvent } from '../../src/domain/types.ts';
 import { SQLITE_FILE, openStore } from '../../src/store/open.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/domain/store.ts';
 import { tempDir } from '../helpers/stores.ts';
 import { runCli, runCliAll, type CliResult } from './serve-process.ts';
 

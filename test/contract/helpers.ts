@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { systemClock } from '../../src/domain/clock.ts';
 import { makeDirectoryService, type NewRegistration, type NewUser } from '../../src/domain/directory.ts';
 import { ROLES, type Actor, type AuditOutcome, type Credential, type Role, type StoredAuditEvent, type User } from '../../src/domain/types.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/domain/store.ts';
 import { API, startServer, type Reply, type RequestOptions, type StartOptions, type TestServer } from '../helpers/server.ts';
 
 // ---------------------------------------------------------------------------------------------

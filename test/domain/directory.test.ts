@@ -19,7 +19,7 @@ import {
 } from '../../src/domain/directory.ts';
 import type { Actor } from '../../src/domain/types.ts';
 import { ApiError } from '../../src/errors.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/domain/store.ts';
 import { openTestStore, type TestStore } from '../helpers/stores.ts';
 
 const actor: Actor = { subject: 'directory-test', role: null, clientAddress: 'local', requestId: null };

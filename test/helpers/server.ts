@@ -7,7 +7,7 @@ import { demoRegistrations, demoUsers } from '../../src/domain/demo-seed.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
 import { ROLES, type Actor, type Role } from '../../src/domain/types.ts';
 import { REDACTED_PATHS, buildApp, type ConnectionLimits, type RateLimits, type TrustedProxies } from '../../src/http/app.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/domain/store.ts';
 import { openTestStore, type Engine } from './stores.ts';
 
 export const API = '/AdminInterface/restapi';

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/domain/store.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -68,7 +68,7 @@ export async function openTestStore(engine: Engine = (process.env.TEST_STORE as 
   }
   if (engine !== 'sqlite') throw new Error(`unknown test store "${String(engine)}" (TEST_STORE is sqlite or postgres)`);
   const dir = tempDir();
-  const store = openSqliteStore({ file: join(dir.path, 'test.db') });
+  const store = await openSqliteStore({ file: join(dir.path, 'test.db') });
   return {
     store,
     async dispose() {

@@ -706,5 +706,5 @@ test('regression: a connection ended as the pool hands it out to a transaction d
   // The pool discarded the dead connection: the next transaction commits on a new one.
   await bounded(store.transaction((tx) => tx.appendAudit(readEvent('after-termination'))), 20_000, 'a transaction after the fault');
   assert.equal(Number((await direct.query("SELECT count(*) AS n FROM audit_events WHERE request_id = 'after-termination'")).rows[0].n), 1);
-  assert.deepEqual(store.poolStats().total, 1, 'one connection, the new one');
+  assert.deepEqual(store.stats().pool?.total, 1, 'one connection, the new one');
 });

@@ -7,10 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { MAX_API_KEYS, makeKeyService } from '../../src/auth/keys.ts';
+import { makeKeyService } from '../../src/auth/keys.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 import { makeCredentialService } from '../../src/domain/credentials.ts';
-import { MAX_DEVICES_PER_USER } from '../../src/contract/limits.ts';
+import { MAX_API_KEYS, MAX_DEVICES_PER_USER } from '../../src/contract/limits.ts';
 import { demoRegistrations, demoUsers, loadDemo } from '../../src/domain/demo-seed.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
 import type { Actor } from '../../src/domain/types.ts';
@@ -114,9 +114,10 @@ describe('two instances on one PostgreSQL schema', () => {
   test('the ten-key limit holds when two stores add keys at once', async () => {
     const a = await shared.open();
     const b = await shared.open();
-    // What the key service does once the key pair exists (src/auth/keys.ts): count, then add.
+    // What the key service does once the key pair exists (src/auth/keys.ts): lock, count, then add.
     const addKey = (store: typeof a, i: number) =>
       store.transaction(async (tx) => {
+        await tx.lockKeys();
         if ((await tx.apiKeys()).length >= MAX_API_KEYS) throw apiError('TOO_MANY_KEYS');
         await tx.insertApiKey({ accessId: `key-${i}`, role: 'ReadOnly', description: null, publicKeyPem: 'PEM', createdAt: new Date().toISOString() });
       });

@@ -10,7 +10,7 @@ import { ApiError, apiError } from '../../src/errors.ts';
 import { postgresMigrations } from '../../src/store/postgres/migrations.ts';
 import { sqliteMigrations } from '../../src/store/sqlite/migrations.ts';
 import type { StoredAuditEvent } from '../../src/domain/types.ts';
-import type { AuditQuery, Store } from '../../src/store/store.ts';
+import type { AuditQuery, Store } from '../../src/domain/store.ts';
 import { openTestStore, type Engine } from '../helpers/stores.ts';
 import { auditEvent, credential, user } from './helpers.ts';
 

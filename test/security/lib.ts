@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { sign as rsaSign, type KeyObject } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { demoRegistrations, demoUsers } from '../../src/domain/demo-seed.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/domain/store.ts';
 import { API } from '../helpers/server.ts';
 
 /** `npm run test:stress` sets STRESS=1: the long form of every suite. */

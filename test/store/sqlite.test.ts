@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import { sqliteMigrations } from '../../src/store/sqlite/migrations.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/domain/store.ts';
 import { auditEvent, user } from '../helpers/records.ts';
 import { tempDir } from '../helpers/stores.ts';
 
@@ -31,8 +31,8 @@ function newFile(name = 'store.db'): string {
   return join(dir.path, name);
 }
 
-function open(file: string, maxBatch?: number, busyTimeoutMs?: number): Store {
-  const store = openSqliteStore({ file, ...(maxBatch ? { maxBatch } : {}), ...(busyTimeoutMs ? { busyTimeoutMs } : {}) });
+async function open(file: string, maxBatch?: number, busyTimeoutMs?: number): Promise<Store> {
+  const store = await openSqliteStore({ file, ...(maxBatch ? { maxBatch } : {}), ...(busyTimeoutMs ? { busyTimeoutMs } : {}) });
   stores.push(store);
   return store;
 }
@@ -54,7 +54,7 @@ function rawQuery(file: string, sql: string): unknown[] {
 describe('migrations', () => {
   test('are applied once: reopening the same file keeps the data and records each version once', async () => {
     const file = newFile();
-    let store = open(file);
+    let store = await open(file);
     await store.transaction((tx) => tx.insertUser(user('u-1')));
     await close(store);
     const first = rawQuery(file, 'SELECT version, name, applied_at FROM schema_migrations ORDER BY version');
@@ -64,7 +64,7 @@ describe('migrations', () => {
     );
 
     for (let i = 0; i < 2; i++) {
-      store = open(file);
+      store = await open(file);
       assert.equal((await store.userById('u-1'))?.emailAddress, 'u-1@example.com', `reopen ${i + 1}: data kept`);
       await close(store);
     }
@@ -82,7 +82,7 @@ describe('migrations', () => {
     const script = `
       import { openSqliteStore } from ${JSON.stringify(new URL('../../src/store/sqlite/index.ts', import.meta.url).href)};
       console.log('opening');
-      const store = openSqliteStore({ file: ${JSON.stringify(file)} });
+      const store = await openSqliteStore({ file: ${JSON.stringify(file)} });
       await store.close();
       console.log('opened');`;
     const children = [0, 1].map(() => {
@@ -121,13 +121,13 @@ describe('migrations', () => {
     const versions = sqliteMigrations.map((m) => m.version);
     assert.deepEqual(versions, [...new Set(versions)].sort((a, b) => a - b));
     const file = newFile();
-    await close(open(file));
+    await close(await open(file));
     assert.deepEqual(rawQuery(file, 'PRAGMA journal_mode'), [{ journal_mode: 'wal' }]);
   });
 
   test('every lookup path has an index', async () => {
     const file = newFile();
-    await close(open(file));
+    await close(await open(file));
     const plan = (sql: string) => JSON.stringify(rawQuery(file, `EXPLAIN QUERY PLAN ${sql}`));
     for (const sql of [
       "SELECT * FROM credentials WHERE device_serial = '1'",
@@ -143,7 +143,7 @@ describe('migrations', () => {
 
 describe('group commit', () => {
   test('many concurrent transactions all commit, each with its audit event', async () => {
-    const store = open(newFile());
+    const store = await open(newFile());
     const n = 200;
     const results = await Promise.all(
       Array.from({ length: n }, (_, i) =>
@@ -163,7 +163,7 @@ describe('group commit', () => {
 
   test('a job that throws rolls back only its own writes; the others of the same batch commit', async () => {
     const file = newFile();
-    const store = open(file);
+    const store = await open(file);
     const boom = new Error('boom');
     const seen: Record<string, unknown> = {};
     const a = store.transaction(async (tx) => {
@@ -197,7 +197,7 @@ describe('group commit', () => {
   });
 
   test('a job that breaks a constraint part-way rolls back its earlier writes too', async () => {
-    const store = open(newFile());
+    const store = await open(newFile());
     await store.transaction((tx) => tx.insertUser(user('taken')));
     const results = await Promise.allSettled([
       store.transaction(async (tx) => {
@@ -212,14 +212,14 @@ describe('group commit', () => {
   });
 
   test('a batch larger than maxBatch is split, and every job still commits', async () => {
-    const store = open(newFile(), 4);
+    const store = await open(newFile(), 4);
     await Promise.all(Array.from({ length: 30 }, (_, i) => store.transaction((tx) => tx.insertUser(user(`m-${i}`)))));
     for (let i = 0; i < 30; i++) assert.ok(await store.userById(`m-${i}`));
   });
 
   test('a transaction answers only once committed: another connection sees its write', async () => {
     const file = newFile();
-    const store = open(file);
+    const store = await open(file);
     await store.transaction((tx) => tx.insertUser(user('durable')));
     assert.deepEqual(rawQuery(file, "SELECT id FROM users WHERE id = 'durable'"), [{ id: 'durable' }]);
   });
@@ -228,7 +228,7 @@ describe('group commit', () => {
 describe('a write lock held by another connection', () => {
   test('a transaction waits for it without holding the event loop, and commits once it is released', async () => {
     const file = newFile();
-    const store = open(file);
+    const store = await open(file);
     await store.transaction((tx) => tx.insertUser(user('before')));
     const holder = new Database(file);
     holder.exec('BEGIN IMMEDIATE');
@@ -257,7 +257,7 @@ describe('a write lock held by another connection', () => {
 
   test('a transaction that cannot have it within busyTimeoutMs fails with SQLITE_BUSY; the store works once it is free', async () => {
     const file = newFile();
-    const store = open(file, undefined, 150);
+    const store = await open(file, undefined, 150);
     const holder = new Database(file);
     holder.exec('BEGIN IMMEDIATE');
     try {
@@ -277,7 +277,7 @@ describe('a write lock held by another connection', () => {
 
 describe('reads', () => {
   test('see committed data only, while the transaction sees its own writes', async () => {
-    const store = open(newFile());
+    const store = await open(newFile());
     await store.transaction((tx) => tx.insertUser(user('old')));
     const observed = await store.transaction(async (tx) => {
       await tx.insertUser(user('new'));
@@ -298,7 +298,7 @@ describe('reads', () => {
 describe('audit events without a transaction', () => {
   test('recordAudit + flush: every event committed, in order, field for field', async () => {
     const file = newFile();
-    const store = open(file);
+    const store = await open(file);
     const events = [
       auditEvent('ds100.lookup'),
       auditEvent('ds100.enable', { subject: null, role: null, outcome: 'denied', status: 403, target: {} }),
@@ -316,7 +316,7 @@ describe('audit events without a transaction', () => {
   });
 
   test('flush with nothing pending returns, and a pending event survives a failing transaction', async () => {
-    const store = open(newFile());
+    const store = await open(newFile());
     await store.flush();
     store.recordAudit(auditEvent('before-failure'));
     await assert.rejects(
@@ -331,7 +331,7 @@ describe('audit events without a transaction', () => {
   });
 
   test('audit({since, limit}) filters by time and bounds the answer', async () => {
-    const store = open(newFile());
+    const store = await open(newFile());
     for (const at of ['2026-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z', '2026-01-03T00:00:00.000Z']) {
       store.recordAudit(auditEvent(`op-${at.slice(8, 10)}`, { at }));
     }
@@ -342,11 +342,11 @@ describe('audit events without a transaction', () => {
 
   test('close() commits what is pending; the store refuses work after it', async () => {
     const file = newFile();
-    const store = open(file);
+    const store = await open(file);
     store.recordAudit(auditEvent('last-words'));
     await close(store);
     await assert.rejects(store.transaction(async () => undefined));
-    const reopened = open(file);
+    const reopened = await open(file);
     assert.deepEqual((await reopened.audit()).map((e) => e.operation), ['last-words']);
   });
 });
@@ -355,13 +355,13 @@ describe('lockFile', () => {
   test('a second store given the same lock file is refused while the first is open, and opens once it is closed', async () => {
     const file = newFile();
     const lockFile = join(file, '..', 'server.lock');
-    const first = openSqliteStore({ file, lockFile });
+    const first = await openSqliteStore({ file, lockFile });
     stores.push(first);
-    assert.throws(() => openSqliteStore({ file, lockFile }), /another ds100-admin server is running on the data folder .*server\.lock/);
-    const beside = open(file); // without the lock file: a command run beside the server
+    await assert.rejects(openSqliteStore({ file, lockFile }), /another ds100-admin server is running on the data folder .*server\.lock/);
+    const beside = await open(file); // without the lock file: a command run beside the server
     await beside.transaction((tx) => tx.insertUser(user('beside')));
     await close(first);
-    const second = openSqliteStore({ file, lockFile });
+    const second = await openSqliteStore({ file, lockFile });
     stores.push(second);
     assert.ok(await second.userById('beside'));
   });
@@ -370,7 +370,7 @@ describe('lockFile', () => {
 describe('files', () => {
   test('the database, its WAL and shared-memory files are mode 0600; a created folder is 0700', async () => {
     const file = join(newFile('unused'), '..', 'nested', 'deeper', 'store.db');
-    const store = open(file);
+    const store = await open(file);
     await store.transaction((tx) => tx.insertUser(user('u')));
     store.recordAudit(auditEvent('x'));
     await store.flush();

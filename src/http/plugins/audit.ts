@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditOutcome, AuditTarget } from '../../domain/types.ts';
 import { auditEvent, markAudited } from '../../domain/audit.ts';
 import type { Clock } from '../../domain/clock.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store } from '../../domain/store.ts';
 import { apiError } from '../../errors.ts';
 import { actorOf, forEndpointRoutes } from '../context.ts';
 

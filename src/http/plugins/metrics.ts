@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RateLimiter } from '../../ratelimit/limiter.ts';
-import type { PoolStats } from '../../store/postgres/index.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store } from '../../domain/store.ts';
 
 export interface MetricsOptions {
   store: Store;
@@ -20,11 +19,6 @@ export interface Metrics {
 
 /** The bucket names of the guard (`addr:…`, `key:…`) as a label with few values. */
 const scopeOf = (bucket: string): string => (bucket.startsWith('addr:') ? 'address' : bucket.startsWith('key:') ? 'key' : 'other');
-
-const poolStatsOf = (store: Store): (() => PoolStats) | undefined => {
-  const s = store as Store & { poolStats?: () => PoolStats };
-  return typeof s.poolStats === 'function' ? () => s.poolStats!() : undefined;
-};
 
 /**
  * Prometheus metrics at `GET /metrics` (no token, like the health checks; keep it off the public
@@ -69,15 +63,24 @@ export function installMetrics(app: FastifyInstance, options: MetricsOptions): M
     });
   }
 
-  const poolStats = poolStatsOf(options.store);
-  if (poolStats) {
+  const { store } = options;
+  new Gauge({
+    name: 'ds100_audit_pending_events',
+    help: 'Audit events of calls that changed nothing, waiting to be written',
+    registers: [registry],
+    collect() {
+      this.set(store.stats().auditPending);
+    },
+  });
+  if (store.stats().pool) {
+    const pool = () => store.stats().pool!;
     new Gauge({
       name: 'ds100_db_pool_connections',
       help: 'Database connections of this instance: open (total), idle, and callers waiting for one',
       labelNames: ['state'] as const,
       registers: [registry],
       collect() {
-        const s = poolStats();
+        const s = pool();
         this.set({ state: 'total' }, s.total);
         this.set({ state: 'idle' }, s.idle);
         this.set({ state: 'waiting' }, s.waiting);
@@ -88,15 +91,7 @@ export function installMetrics(app: FastifyInstance, options: MetricsOptions): M
       help: 'Most database connections this instance opens',
       registers: [registry],
       collect() {
-        this.set(poolStats().max);
-      },
-    });
-    new Gauge({
-      name: 'ds100_audit_pending_events',
-      help: 'Audit events of calls that changed nothing, waiting to be written',
-      registers: [registry],
-      collect() {
-        this.set(poolStats().auditPending);
+        this.set(pool().max);
       },
     });
   }

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { Store } from '../../store/store.ts';
+import type { Store } from '../../domain/store.ts';
 
 /**
  * `/healthz`: the process answers. `/readyz`: it can also reach its database, so a load

@@ -1,11 +1,11 @@
 import { userInfo } from 'node:os';
 import { Client, DatabaseError, Pool, type ClientConfig, type PoolClient, type QueryResult } from 'pg';
+import { allAuditEvents, auditPagesOf, type AuditQuery, type Store, type StoreTx } from '../../domain/store.ts';
 import type { AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
-import {
-  API_KEY_COLUMNS, AUDIT_COLUMNS, CREDENTIAL_COLUMNS, USER_COLUMNS, apiKeyValues, auditValues, credentialValues,
-  toApiKey, toAuditEvent, toCredential, toUser, userValues, type Cells,
-} from '../rows.ts';
-import { allAuditEvents, auditPagesOf, type AuditPageReader, type AuditQuery, type Store, type StoreReader, type StoreTx } from '../store.ts';
+import { AuditBuffer } from '../audit-buffer.ts';
+import { applyMigrations } from '../migrate.ts';
+import type { Cells } from '../rows.ts';
+import { SQL, auditRowValues, insertAuditRows, numbered, readAuditPage, sqlReads, sqlWrites, type SqlConnection } from '../sql.ts';
 import { postgresMigrations } from './migrations.ts';
 
 type Row = Record<string, unknown>;
@@ -36,31 +36,16 @@ export interface PostgresStoreOptions {
   log?: StoreLog;
 }
 
-/** What the metrics report of the pool (`/metrics`). */
-export interface PoolStats {
-  /** Connections open, in use or idle. */
-  total: number;
-  idle: number;
-  /** Callers waiting for a connection. */
-  waiting: number;
-  max: number;
-  /** Audit events of `recordAudit` not yet written. */
-  auditPending: number;
-}
-
 export interface PostgresStore extends Store {
   readonly engine: 'postgres';
   /** The schema the tables live in. */
   readonly schema: string;
-  poolStats(): PoolStats;
 }
 
 export const DEFAULT_TIMEOUT_MS = 5000;
 export const DEFAULT_POOL_SIZE = 10;
 /** Rows of one multi-row audit INSERT (9 parameters each, far below PostgreSQL's 65535). */
 const AUDIT_BATCH = 500;
-/** Audit events kept for retry while the database is unreachable; older ones are dropped. */
-const MAX_PENDING_AUDIT = 10_000;
 /**
  * SQLSTATEs after which a transaction is run again from the start: serialization failure,
  * deadlock, and unique violation. The last is a race on an insert (two instances adding the same
@@ -104,100 +89,28 @@ export function connectionUrl(url: string, schema: string | undefined): string {
   return u.toString();
 }
 
-/** A statement, or one whose rows come back as arrays of cells in column order. */
-type Statement = string | { text: string; values: unknown[]; rowMode: 'array' };
-
 interface Queryable {
-  query(statement: Statement, values?: unknown[]): Promise<QueryResult>;
+  query(config: { text: string; values: unknown[]; rowMode?: 'array' }): Promise<QueryResult>;
 }
 
-/**
- * The reads of `StoreReader` over the pool (committed data) or over a transaction's connection.
- * Inside a transaction every read locks the rows it returns (`FOR UPDATE`) until COMMIT, so that
- * two instances deciding on the same credential take turns: the second reads the first one's
- * committed result, never the value both started from.
- */
-function makeReads(db: Queryable, inTransaction: boolean, lockKey: string): StoreReader {
-  const lock = inTransaction ? ' FOR UPDATE' : '';
-  const all = async (text: string, values: unknown[]): Promise<Cells[]> =>
-    (await db.query({ text, values, rowMode: 'array' })).rows as unknown as Cells[];
-  const one = async <T>(text: string, values: unknown[], map: (r: Cells) => T): Promise<T | null> => {
-    const rows = await all(text, values);
-    return rows.length === 0 ? null : map(rows[0]!);
-  };
+/** The shared SQL on a pool or on one connection: `?` numbered, rows as arrays of cells. */
+function postgresConnection(db: Queryable): SqlConnection {
   return {
-    userById: (id) => one(`SELECT ${USER_COLUMNS} FROM users WHERE id = $1${lock}`, [id], toUser),
-    userByEmail: (email) => one(`SELECT ${USER_COLUMNS} FROM users WHERE email_lower = $1${lock}`, [email.toLowerCase()], toUser),
-    credentialsByDevice: async (device) =>
-      (await all(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE device_serial = $1 ORDER BY registered_date, token_serial${lock}`, [device])).map(
-        toCredential,
-      ),
-    credentialsOfUserDevice: async (userId, device) =>
-      (
-        await all(
-          `SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE user_id = $1 AND device_serial = $2 ORDER BY registered_date, token_serial${lock}`,
-          [userId, device],
-        )
-      ).map(toCredential),
-    credentialByTokenSerial: (token) => one(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE token_serial = $1${lock}`, [token], toCredential),
-    async deviceCountOfUser(userId) {
-      // A count locks no row: in a transaction, lock the user instead, so that two registrations
-      // for one user take turns and the limit of five devices holds across instances.
-      if (inTransaction) await db.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [userId]);
-      const rows = await all('SELECT COUNT(DISTINCT device_serial) FROM credentials WHERE user_id = $1', [userId]);
-      return Number(rows[0]?.[0] ?? 0);
-    },
-    apiKey: (accessId) => one(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE access_id = $1${lock}`, [accessId], toApiKey),
-    async apiKeys() {
-      // Counting keys before adding one must see keys other instances are adding: a transaction
-      // that lists the keys holds this lock until it ends.
-      if (inTransaction) await db.query('SELECT pg_advisory_xact_lock(hashtext($1), 1)', [lockKey]);
-      return (await all(`SELECT ${API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, access_id${lock}`, [])).map(toApiKey);
-    },
+    rows: async (sql, values) => (await db.query({ text: numbered(sql), values, rowMode: 'array' })).rows as unknown as Cells[],
+    run: async (sql, values) => (await db.query({ text: numbered(sql), values })).rowCount ?? 0,
   };
 }
 
-const AUDIT_INSERT = 'INSERT INTO audit_events (at, subject, role, client_address, request_id, operation, target, outcome, status) VALUES ';
-
-/** One INSERT of many audit rows. */
-function auditInsert(events: AuditEvent[]): { text: string; values: unknown[] } {
-  const values: unknown[] = [];
-  const tuples = events.map((e) => {
-    const base = values.length;
-    values.push(...auditValues(e));
-    return `(${Array.from({ length: 9 }, (_, i) => `$${base + i + 1}`).join(', ')})`;
-  });
-  return { text: AUDIT_INSERT + tuples.join(', '), values };
-}
-
+/** A transaction's statements on its connection, with PostgreSQL's locks. */
 function makeTx(db: Queryable, lockKey: string): StoreTx {
-  const run = async (text: string, values: unknown[]): Promise<number> => (await db.query(text, values)).rowCount ?? 0;
+  const sql = postgresConnection(db);
   return {
-    ...makeReads(db, true, lockKey),
-    insertUser: async (u) =>
-      void (await run(
-        `INSERT INTO users (id, email, email_lower, first_name, last_name, creation_date, identity_source, user_status, mark_deleted, mark_deleted_at, mark_deleted_by, last_sync_time)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        userValues(u),
-      )),
-    insertCredential: async (c) =>
-      void (await run(
-        `INSERT INTO credentials (${CREDENTIAL_COLUMNS}) VALUES (${Array.from({ length: 17 }, (_, i) => `$${i + 1}`).join(', ')})`,
-        credentialValues(c),
-      )),
-    setCredentialStatus: async (id, ch) =>
-      void (await run(
-        'UPDATE credentials SET token_status = $1, token_status_changed_at = $2, token_status_changed_by = $3, updated_at = $2 WHERE id = $4',
-        [ch.tokenStatus, ch.changedAt, ch.changedBy, id],
-      )),
-    clearCredentialPin: async (id, at) => void (await run('UPDATE credentials SET pin_set = FALSE, updated_at = $1 WHERE id = $2', [at, id])),
-    deleteCredential: async (id) => void (await run('DELETE FROM credentials WHERE id = $1', [id])),
-    insertApiKey: async (k) => void (await run(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)`, apiKeyValues(k))),
-    deleteApiKey: async (accessId) => (await run('DELETE FROM api_keys WHERE access_id = $1', [accessId])) > 0,
-    appendAudit: async (e) => {
-      const { text, values } = auditInsert([e]);
-      await run(text, values);
-    },
+    ...sqlReads(sql),
+    ...sqlWrites(sql),
+    lockUser: async (userId) => void (await sql.rows('SELECT 1 FROM users WHERE id = ? FOR UPDATE', [userId])),
+    // The key list has no row to lock (the rule is about how many there are): an advisory lock
+    // of this schema's, held until the transaction ends, stands for it.
+    lockKeys: async () => void (await sql.rows('SELECT pg_advisory_xact_lock(hashtext(?), 1)', [lockKey])),
   };
 }
 
@@ -220,22 +133,8 @@ async function migrate(config: ClientConfig, schema: string | undefined): Promis
     await client.query('SELECT pg_advisory_lock(hashtext($1), 0)', [lockKey]);
     try {
       if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-      await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
-      const applied = new Set((await client.query('SELECT version FROM schema_migrations')).rows.map((r: Row) => Number(r.version)));
-      for (const m of postgresMigrations) {
-        if (applied.has(m.version)) continue;
-        await client.query('BEGIN');
-        try {
-          await client.query(m.sql);
-          await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
-            m.version, m.name, new Date().toISOString(),
-          ]);
-          await client.query('COMMIT');
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => {});
-          throw error;
-        }
-      }
+      const sql = postgresConnection(client);
+      await applyMigrations({ ...sql, exec: async (text) => void (await client.query(text)), begin: 'BEGIN' }, postgresMigrations);
     } finally {
       await client.query('SELECT pg_advisory_unlock(hashtext($1), 0)', [lockKey]).catch(() => {});
     }
@@ -292,7 +191,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   // process. A connection in use reports its failure through the query that fails instead.
   pool.on('connect', (client) => void client.on('error', () => {}));
 
-  const reads = makeReads(pool, false, lockKey);
+  const poolSql = postgresConnection(pool);
+  const reads = sqlReads(poolSql);
   let closed = false;
 
   /** One attempt at a transaction. A connection whose state is unknown after a failure is discarded. */
@@ -303,10 +203,10 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     // out) is released with its error, so that the pool discards it.
     const onError = (error: Error): void => void (broken ??= error);
     client.on('error', onError);
-    const db: Queryable = {
-      async query(statement, values) {
+    const db: Queryable & { query(text: string): Promise<QueryResult> } = {
+      async query(statement: string | { text: string; values: unknown[]; rowMode?: 'array' }) {
         try {
-          return typeof statement === 'string' ? await client.query(statement, values) : await client.query(statement);
+          return typeof statement === 'string' ? await client.query(statement) : await client.query(statement);
         } catch (error) {
           // A server error leaves the connection usable (ROLLBACK follows); anything else (the
           // connection dropped or was ended by the server, a client-side timeout with the
@@ -331,35 +231,17 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   }
 
   // ---- buffered audit events of calls that changed nothing ----
-  const pending: AuditEvent[] = [];
-  let recorded = 0;
-  let done = 0;
+  let dropped = 0;
+  const pending = new AuditBuffer({
+    onDrop: (n) => {
+      if (dropped === 0) log.error({ dropped: n }, 'audit buffer full while the database is unreachable: dropping the oldest events');
+      dropped += n;
+    },
+  });
   let writing = false;
   let scheduled = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let failures = 0;
-  let dropped = 0;
-  let waiters: Array<{ upTo: number; resolve: () => void; reject: (e: unknown) => void }> = [];
-
-  const settle = (error?: unknown): void => {
-    const still: typeof waiters = [];
-    for (const w of waiters) {
-      if (w.upTo <= done) w.resolve();
-      else if (error !== undefined) w.reject(error);
-      else still.push(w);
-    }
-    waiters = still;
-  };
-
-  const dropOverflow = (): void => {
-    if (writing || pending.length <= MAX_PENDING_AUDIT) return;
-    const n = pending.length - MAX_PENDING_AUDIT;
-    pending.splice(0, n);
-    done += n;
-    if (dropped === 0) log.error({ dropped: n }, 'audit buffer full while the database is unreachable: dropping the oldest events');
-    dropped += n;
-    settle();
-  };
 
   const scheduleWrite = (): void => {
     if (scheduled || writing || retryTimer) return;
@@ -389,14 +271,11 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     writing = true;
     let failure: unknown;
     // Everything recorded while one INSERT runs goes into the next: batches grow with the load.
-    while (pending.length > 0) {
-      const batch = pending.slice(0, AUDIT_BATCH);
+    while (!pending.empty) {
+      const batch = pending.take(AUDIT_BATCH);
       try {
         const fresh = uncertain ? await notWritten(batch) : batch;
-        if (fresh.length > 0) {
-          const { text, values } = auditInsert(fresh);
-          await pool.query(text, values);
-        }
+        if (fresh.length > 0) await poolSql.run(insertAuditRows(fresh.length), auditRowValues(fresh));
         uncertain = false;
       } catch (error) {
         failure = error;
@@ -406,9 +285,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
         if (!answeredByServer(error)) uncertain = true;
         break;
       }
-      pending.splice(0, batch.length);
-      done += batch.length;
-      settle();
+      pending.written();
     }
     writing = false;
     if (failure === undefined) {
@@ -419,10 +296,9 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     }
     failures++;
     if (failures === 1) {
-      log.error({ err: { message: (failure as Error).message }, pending: pending.length }, 'audit events could not be written; keeping them and retrying');
+      log.error({ err: { message: (failure as Error).message }, pending: pending.size }, 'audit events could not be written; keeping them and retrying');
     }
-    dropOverflow();
-    settle(failure);
+    pending.failed(failure);
     if (!closed) {
       retryTimer = setTimeout(() => {
         retryTimer = undefined;
@@ -445,24 +321,17 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   };
 
   const flush = (): Promise<void> => {
-    if (done >= recorded) return Promise.resolve();
-    const upTo = recorded;
+    if (pending.empty) return Promise.resolve();
     if (retryTimer) {
       clearTimeout(retryTimer);
       retryTimer = undefined;
     }
     scheduleWrite();
-    return new Promise<void>((resolve, reject) => waiters.push({ upTo, resolve, reject }));
+    return pending.flush();
   };
 
-  const readAuditPage: AuditPageReader = async (afterSeq, since, size) => {
-    const { rows } = await pool.query<Cells>({
-      text: `SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE seq > $1 AND at >= $2 ORDER BY seq LIMIT $3`,
-      values: [afterSeq, since, size],
-      rowMode: 'array',
-    });
-    return rows.map(toAuditEvent);
-  };
+  const readPage = readAuditPage(poolSql);
+
 
   return {
     engine: 'postgres',
@@ -483,18 +352,19 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     recordAudit(event) {
       if (closed) return;
       pending.push(event);
-      recorded++;
-      dropOverflow();
       scheduleWrite();
     },
     flush,
-    auditPages: (query?: AuditQuery) => auditPagesOf(readAuditPage, query),
-    audit: (query?: AuditQuery): Promise<StoredAuditEvent[]> => allAuditEvents(auditPagesOf(readAuditPage, query)),
+    auditPages: (query?: AuditQuery) => auditPagesOf(readPage, query),
+    audit: (query?: AuditQuery): Promise<StoredAuditEvent[]> => allAuditEvents(auditPagesOf(readPage, query)),
     async ping() {
-      await pool.query('SELECT 1');
+      await poolSql.rows(SQL.ping, []);
       reachable();
     },
-    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolSize, auditPending: pending.length }),
+    stats: () => ({
+      auditPending: pending.size,
+      pool: { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolSize },
+    }),
     async close() {
       if (closed) return;
       closed = true;
@@ -503,7 +373,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       if (retryTimer) clearTimeout(retryTimer);
       await pool.end();
       if (failure !== undefined) {
-        throw new Error(`${pending.length} audit events could not be written before closing: ${(failure as Error).message}`);
+        throw new Error(`${pending.size} audit events could not be written before closing: ${(failure as Error).message}`);
       }
     },
   };

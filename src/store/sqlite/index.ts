@@ -3,12 +3,12 @@ import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import type { ApiKey, AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
-import {
-  API_KEY_COLUMNS, AUDIT_COLUMNS, CREDENTIAL_COLUMNS, USER_COLUMNS, apiKeyValues, auditValues, credentialValues,
-  toApiKey, toAuditEvent, toCredential, toUser, userValues, type Cells,
-} from '../rows.ts';
-import { allAuditEvents, auditPagesOf, type AuditPageReader, type AuditQuery, type Store, type StoreReader, type StoreTx } from '../store.ts';
+import { allAuditEvents, auditPagesOf, type AuditQuery, type Store, type StoreTx } from '../../domain/store.ts';
+import type { ApiKey, StoredAuditEvent } from '../../domain/types.ts';
+import { AuditBuffer } from '../audit-buffer.ts';
+import { applyMigrations } from '../migrate.ts';
+import type { Cells } from '../rows.ts';
+import { SQL, readAuditPage, sqlReads, sqlWrites, type SqlConnection } from '../sql.ts';
 import { lockFolder } from './folder-lock.ts';
 import { sqliteMigrations } from './migrations.ts';
 
@@ -79,95 +79,43 @@ function openDatabase(file: string, readonly: boolean): Db {
   return db;
 }
 
-function migrate(db: Db): void {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
-  const isApplied = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').pluck();
-  for (const m of sqliteMigrations) {
-    // Checked inside the write lock: another process opening the same fresh file at the same
-    // moment (`serve` and `keys create`, say) may have applied it since we looked.
-    db.transaction(() => {
-      if (isApplied.get(m.version) !== undefined) return;
-      db.exec(m.sql);
-      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
-    }).immediate();
-  }
+/**
+ * The shared SQL on one connection: statements prepared once each, booleans bound as 0 and 1
+ * (SQLite binds none), and every statement waiting off the event loop while it meets a lock
+ * another process holds (a write lock, or WAL recovery for a read).
+ */
+function sqliteConnection(db: Db, busyTimeoutMs: number): SqlConnection & { exec(sql: string): Promise<void> } {
+  const statements = new Map<string, Database.Statement>();
+  const statement = (sql: string): Database.Statement => {
+    let s = statements.get(sql);
+    if (!s) {
+      s = db.prepare(sql);
+      if (s.reader) s.raw();
+      statements.set(sql, s);
+    }
+    return s;
+  };
+  const unlocked = <T>(attempt: () => T): Promise<T> => {
+    const started = performance.now();
+    return whenUnlocked(attempt, () => started + busyTimeoutMs);
+  };
+  return {
+    rows: (sql, values) => unlocked(() => statement(sql).all(...bindable(values)) as Cells[]),
+    run: (sql, values) => unlocked(() => statement(sql).run(...bindable(values)).changes),
+    exec: (sql) => unlocked(() => void db.exec(sql)),
+  };
 }
 
 /** The writer, migrated, and the reader; nothing left open when either fails. */
-function openConnections(file: string): { writer: Db; reader: Db } {
+async function openConnections(file: string): Promise<{ writer: Db; reader: Db }> {
   const writer = openDatabase(file, false);
   try {
-    migrate(writer);
+    await applyMigrations({ ...sqliteConnection(writer, DEFAULT_BUSY_TIMEOUT_MS), begin: 'BEGIN IMMEDIATE' }, sqliteMigrations);
     return { writer, reader: openDatabase(file, true) };
   } catch (error) {
     writer.close();
     throw error;
   }
-}
-
-/**
- * The reads of `StoreReader` over one connection: the reader's, or the writer's inside a
- * transaction. A read meets a lock only while another process recovers the WAL; it then waits
- * for it as writes do, off the event loop.
- */
-function makeReads(db: Db, busyTimeoutMs: number): StoreReader {
-  const read = <T>(attempt: () => T): Promise<T> => {
-    const started = performance.now();
-    return whenUnlocked(attempt, () => started + busyTimeoutMs);
-  };
-  const cells = (sql: string) => db.prepare(sql).raw();
-  const userById = cells(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`);
-  const userByEmail = cells(`SELECT ${USER_COLUMNS} FROM users WHERE email_lower = ?`);
-  const byDevice = cells(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE device_serial = ? ORDER BY registered_date, token_serial`);
-  const byUserDevice = cells(
-    `SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE user_id = ? AND device_serial = ? ORDER BY registered_date, token_serial`,
-  );
-  const byToken = cells(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE token_serial = ?`);
-  const deviceCount = db.prepare('SELECT COUNT(DISTINCT device_serial) FROM credentials WHERE user_id = ?').pluck();
-  const keyById = cells(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE access_id = ?`);
-  const allKeys = cells(`SELECT ${API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, access_id`);
-  const one = <T>(row: unknown, map: (r: Cells) => T): T | null => (row === undefined ? null : map(row as Cells));
-  return {
-    userById: (id) => read(() => one(userById.get(id), toUser)),
-    userByEmail: (email) => read(() => one(userByEmail.get(email.toLowerCase()), toUser)),
-    credentialsByDevice: (device) => read(() => (byDevice.all(device) as Cells[]).map(toCredential)),
-    credentialsOfUserDevice: (userId, device) => read(() => (byUserDevice.all(userId, device) as Cells[]).map(toCredential)),
-    credentialByTokenSerial: (token) => read(() => one(byToken.get(token), toCredential)),
-    deviceCountOfUser: (userId) => read(() => Number(deviceCount.get(userId))),
-    apiKey: (accessId) => read(() => one(keyById.get(accessId), toApiKey)),
-    apiKeys: () => read(() => (allKeys.all() as Cells[]).map(toApiKey)),
-  };
-}
-
-function makeTx(db: Db, busyTimeoutMs: number): StoreTx & { insertAuditNow(e: AuditEvent): void } {
-  const insertUser = db.prepare(
-    `INSERT INTO users (id, email, email_lower, first_name, last_name, creation_date, identity_source, user_status, mark_deleted, mark_deleted_at, mark_deleted_by, last_sync_time)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  );
-  const insertCredential = db.prepare(`INSERT INTO credentials (${CREDENTIAL_COLUMNS}) VALUES (${Array(17).fill('?').join(', ')})`);
-  const setStatus = db.prepare(
-    'UPDATE credentials SET token_status = ?, token_status_changed_at = ?, token_status_changed_by = ?, updated_at = ? WHERE id = ?',
-  );
-  const clearPin = db.prepare('UPDATE credentials SET pin_set = 0, updated_at = ? WHERE id = ?');
-  const deleteCredential = db.prepare('DELETE FROM credentials WHERE id = ?');
-  const insertKey = db.prepare(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?)`);
-  const deleteKey = db.prepare('DELETE FROM api_keys WHERE access_id = ?');
-  const insertAudit = db.prepare(
-    'INSERT INTO audit_events (at, subject, role, client_address, request_id, operation, target, outcome, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  );
-  const insertAuditNow = (e: AuditEvent): void => void insertAudit.run(auditValues(e));
-  return {
-    ...makeReads(db, busyTimeoutMs),
-    insertUser: async (u) => void insertUser.run(bindable(userValues(u))),
-    insertCredential: async (c) => void insertCredential.run(bindable(credentialValues(c))),
-    setCredentialStatus: async (id, ch) => void setStatus.run(ch.tokenStatus, ch.changedAt, ch.changedBy, ch.changedAt, id),
-    clearCredentialPin: async (id, at) => void clearPin.run(at, id),
-    deleteCredential: async (id) => void deleteCredential.run(id),
-    insertApiKey: async (k) => void insertKey.run(apiKeyValues(k)),
-    deleteApiKey: async (accessId) => deleteKey.run(accessId).changes > 0,
-    appendAudit: async (e) => insertAuditNow(e),
-    insertAuditNow,
-  };
 }
 
 interface Job {
@@ -178,8 +126,6 @@ interface Job {
   reject: (error: unknown) => void;
 }
 
-/** Audit events kept for retry when their commit fails (a full disk); older ones are dropped. */
-const MAX_PENDING_AUDIT = 10_000;
 /**
  * Events of calls that changed nothing wait this long (or until this many are pending) before
  * they are committed on their own; they ride along at once with any change that commits sooner.
@@ -199,14 +145,14 @@ const AUDIT_BATCH = 2000;
  * the COMMIT (and its fsync, `synchronous=FULL`) that holds it, so an answer never precedes
  * durability, while one fsync serves many requests.
  */
-export function openSqliteStore(options: SqliteStoreOptions): Store {
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
   mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
   const folderLock = options.lockFile === undefined ? undefined : lockFolder(options.lockFile);
   let connections: { writer: Db; reader: Db };
   try {
     // Create the file 0600 before SQLite does: its -wal and -shm files copy the database's mode.
     closeSync(openSync(options.file, 'a', 0o600));
-    connections = openConnections(options.file);
+    connections = await openConnections(options.file);
   } catch (error) {
     folderLock?.release();
     throw error;
@@ -214,7 +160,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   const { writer, reader } = connections;
   for (const db of [writer, reader]) db.pragma('busy_timeout = 0');
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-  const reads = makeReads(reader, busyTimeoutMs);
+  const reads = sqlReads(sqliteConnection(reader, busyTimeoutMs));
   // API keys are read on every request. They are kept here until the database changes: `PRAGMA
   // data_version` moves when any other connection (our writer, or `keys delete` in another
   // process) commits, so a deleted key is still refused at once. It is asked once per turn of
@@ -245,14 +191,15 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     }
     return key;
   };
-  const tx = makeTx(writer, busyTimeoutMs);
+  const writes = sqliteConnection(writer, busyTimeoutMs);
+  // One writer: transactions already take turns, so there is nothing to lock.
+  const tx: StoreTx = { ...sqlReads(writes), ...sqlWrites(writes), lockUser: async () => {}, lockKeys: async () => {} };
   const maxBatch = options.maxBatch ?? 256;
-  const auditPage = reader.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE seq > ? AND at >= ? ORDER BY seq LIMIT ?`).raw();
-  const readAuditPage: AuditPageReader = async (afterSeq, since, size) => (auditPage.all(afterSeq, since, size) as Cells[]).map(toAuditEvent);
-  const ping = reader.prepare('SELECT 1').pluck();
+  const readPage = readAuditPage(sqliteConnection(reader, busyTimeoutMs));
+  const ping = reader.prepare(SQL.ping).pluck();
 
   let jobs: Job[] = [];
-  let pendingAudit: AuditEvent[] = [];
+  const pendingAudit = new AuditBuffer();
   let draining = false;
   let scheduled = false;
   let auditTimer: NodeJS.Timeout | undefined;
@@ -279,7 +226,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
    * as long, then left for the next commit. Null when nothing is left to commit or BEGIN failed
    * otherwise (the queued jobs then fail with its error).
    */
-  async function beginWhenUnlocked(): Promise<{ batch: Job[]; events: AuditEvent[] } | null> {
+  async function beginWhenUnlocked(): Promise<{ batch: Job[]; events: number } | null> {
     const auditDeadline = performance.now() + busyTimeoutMs;
     // Jobs are queued in the order of their deadlines.
     const lastDeadline = (): number => jobs.at(-1)?.deadline ?? auditDeadline;
@@ -292,7 +239,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
         if (live !== 0 && jobs.length > 0) {
           for (const job of jobs.splice(0, live === -1 ? jobs.length : live)) job.reject(lastBusy);
         }
-        if (jobs.length === 0 && pendingAudit.length === 0) return null;
+        if (jobs.length === 0 && pendingAudit.empty) return null;
         // A commit that holds only events of reads and refusals promises no durability to
         // anyone, so it skips the fsync; the next durable commit syncs the WAL, its frames
         // included. SQLite takes this setting outside a transaction only, hence here, and
@@ -308,9 +255,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
         }
         const batch = jobs.length > maxBatch ? jobs.splice(0, maxBatch) : jobs;
         if (batch === jobs) jobs = [];
-        const events = pendingAudit;
-        pendingAudit = [];
-        return { batch, events };
+        return { batch, events: pendingAudit.size };
       }, lastDeadline);
     } catch (error) {
       const failed = jobs;
@@ -321,11 +266,12 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   }
 
   /** Runs and commits a batch that `beginWhenUnlocked` began; each job settles after the COMMIT. */
-  async function commitBatch(batch: Job[], events: AuditEvent[]): Promise<void> {
+  async function commitBatch(batch: Job[]): Promise<void> {
     const outcomes: Array<{ ok: boolean; value: unknown }> = [];
     const durable = batch.length > 0;
+    const events = pendingAudit.take();
     try {
-      for (const e of events) tx.insertAuditNow(e);
+      for (const e of events) await tx.appendAudit(e);
       for (const job of batch) {
         writer.exec('SAVEPOINT job');
         try {
@@ -337,9 +283,10 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
         }
       }
       writer.exec('COMMIT');
+      pendingAudit.written();
     } catch (error) {
       if (writer.inTransaction) writer.exec('ROLLBACK');
-      pendingAudit = events.concat(pendingAudit).slice(-MAX_PENDING_AUDIT);
+      pendingAudit.failed(error);
       for (const job of batch) job.reject(error);
       return;
     } finally {
@@ -360,13 +307,13 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     }
     draining = true;
     try {
-      while (jobs.length > 0 || pendingAudit.length > 0) {
+      while (jobs.length > 0 || !pendingAudit.empty) {
         const begun = await beginWhenUnlocked();
         // Given up on with events pending: the next job or flush tries again.
         if (!begun) break;
-        await commitBatch(begun.batch, begun.events);
+        await commitBatch(begun.batch);
         // A failed audit-only commit is not retried in a tight loop; the next job retries it.
-        if (begun.batch.length === 0 && pendingAudit.length > 0) break;
+        if (begun.batch.length === 0 && !pendingAudit.empty) break;
       }
     } finally {
       draining = false;
@@ -377,7 +324,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     }
   }
 
-  return {
+  const store: Store = {
     engine: 'sqlite',
     ...reads,
     apiKey: cachedApiKey,
@@ -394,24 +341,26 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       else scheduleAudit();
     },
     flush() {
-      if (!draining && !scheduled && jobs.length === 0 && pendingAudit.length === 0) return Promise.resolve();
+      if (!draining && !scheduled && jobs.length === 0 && pendingAudit.empty) return Promise.resolve();
       return new Promise<void>((resolve) => {
         idleWaiters.push(resolve);
         schedule();
       });
     },
-    auditPages: (query?: AuditQuery) => auditPagesOf(readAuditPage, query),
-    audit: (query?: AuditQuery): Promise<StoredAuditEvent[]> => allAuditEvents(auditPagesOf(readAuditPage, query)),
+    auditPages: (query?: AuditQuery) => auditPagesOf(readPage, query),
+    audit: (query?: AuditQuery): Promise<StoredAuditEvent[]> => allAuditEvents(auditPagesOf(readPage, query)),
     async ping() {
       ping.get();
     },
+    stats: () => ({ auditPending: pendingAudit.size }),
     async close() {
       if (closed) return;
-      await this.flush();
+      await store.flush();
       closed = true;
       reader.close();
       writer.close();
       folderLock?.release();
     },
   };
+  return store;
 }

@@ -1,9 +1,15 @@
-import type { ApiKey, AuditEvent, Credential, StoredAuditEvent, TokenStatus, User } from '../domain/types.ts';
+import type { ApiKey, AuditEvent, Credential, StoredAuditEvent, TokenStatus, User } from './types.ts';
 
 /**
+ * What the domain needs of persistence, declared here, by the domain: SQLite (`store/sqlite`) and
+ * PostgreSQL (`store/postgres`) implement it and carry no policy. Every rule (who may do what,
+ * the five-device and ten-key limits, what a change audits) is the domain's; the engines only
+ * store, read and lock as they are told.
+ *
  * Reads that every engine answers the same way. Outside a transaction they see committed data
- * only; inside one (`StoreTx`) they see the transaction's own writes and, where the engine has
- * row locks, lock the rows they return until the transaction ends.
+ * only; inside one (`StoreTx`) they see the transaction's own writes. No read locks anything:
+ * a transaction that decides on what it read takes the lock it needs first (`lockUser`,
+ * `lockKeys`), so that instances sharing one database take turns.
  */
 export interface StoreReader {
   userById(id: string): Promise<User | null>;
@@ -25,6 +31,14 @@ export interface StatusChange {
 }
 
 export interface StoreTx extends StoreReader {
+  /**
+   * Holds the user's lock until the transaction ends: every change to a user's credentials takes
+   * it first, so that two instances changing one user's DS100s (enable against disable, a sixth
+   * registration against a fifth) take turns, and each reads what the other committed.
+   */
+  lockUser(userId: string): Promise<void>;
+  /** Holds the lock of the key list until the transaction ends: for the ten-key rule. */
+  lockKeys(): Promise<void>;
   insertUser(user: User): Promise<void>;
   insertCredential(credential: Credential): Promise<void>;
   setCredentialStatus(credentialId: string, change: StatusChange): Promise<void>;
@@ -73,10 +87,15 @@ export async function allAuditEvents(pages: AsyncIterable<StoredAuditEvent[]>): 
   return events;
 }
 
-/**
- * What the domain code needs of persistence. SQLite (`store/sqlite`) and PostgreSQL
- * (`store/postgres`) implement it; nothing engine-specific is visible above this line.
- */
+/** What an engine reports of itself for `/metrics`. */
+export interface StoreStats {
+  /** Audit events of `recordAudit` not yet written. */
+  auditPending: number;
+  /** A connection pool's state, for engines that have one. */
+  pool?: { total: number; idle: number; waiting: number; max: number };
+}
+
+/** The store: reads, transactions and the audit trail, whatever the engine. */
 export interface Store extends StoreReader {
   readonly engine: 'sqlite' | 'postgres';
   /**
@@ -97,5 +116,6 @@ export interface Store extends StoreReader {
   audit(query?: AuditQuery): Promise<StoredAuditEvent[]>;
   /** Throws when the database cannot answer; for readiness checks. */
   ping(): Promise<void>;
+  stats(): StoreStats;
   close(): Promise<void>;
 }
