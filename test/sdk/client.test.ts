@@ -134,7 +134,7 @@ describe('typed errors', () => {
       privateKey: server.keys.HelpDeskAdmin.keyFile.accessKey,
     });
     const e = await rejection(stranger.lookupDs100({ deviceSerialNumber: DEVICE }), ForbiddenError);
-    assert.equal(e.description, 'Server failed to process provided access token');
+    assert.equal(e.description, 'Invalid Access Id');
   });
 
   test('429 from the real rate limiter: RateLimitError with Retry-After', async () => {
