@@ -28,8 +28,13 @@ const catalog = {
   REQUEST_TIMEOUT: { status: 408, description: 'The request was not received in time.' },
   EXPECTATION_FAILED: { status: 417, description: "The only expectation supported is 'Expect: 100-continue'." },
 
-  // 403: both shapes of refusal. The reason a token was refused goes to the log only.
+  // 403: both shapes of refusal. A refused token is told one of four messages, which the
+  // vendor's clients read (the Splunk add-on re-signs on TOKEN_EXPIRED, and names the setting to
+  // fix on the next two); the full reason goes to the log only.
   TOKEN_REFUSED: { status: 403, kind: 'forbidden', description: 'Server failed to process provided access token' },
+  TOKEN_EXPIRED: { status: 403, kind: 'forbidden', description: 'Expired Access Token is not allowed' },
+  TOKEN_AUDIENCE: { status: 403, kind: 'forbidden', description: 'Invalid audience' },
+  UNKNOWN_ACCESS_ID: { status: 403, kind: 'forbidden', description: 'Invalid Access Id' },
   NOT_AUTHORIZED: { status: 403, kind: 'forbidden', description: 'Not authorized to perform the request.' },
 
   // 404

@@ -1,4 +1,4 @@
-import { CLOCK_SKEW_SECONDS, MAX_TOKEN_LENGTH, MAX_TOKEN_LIFETIME_SECONDS } from '../contract/limits.ts';
+import { CLOCK_SKEW_SECONDS, MAX_TOKEN_LENGTH, MAX_TOKEN_LIFETIME_SECONDS, TOKEN_LIFETIME_TOLERANCE_SECONDS } from '../contract/limits.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { ApiKey, Role } from '../domain/types.ts';
 import { adminRestApiUrl } from './keyfile.ts';
@@ -11,10 +11,25 @@ export interface Principal {
 }
 
 /**
- * Why a token was refused. It goes to the server log only; the client always gets the same
- * 403 body (spec section 2).
+ * What a refused token's client may be told (spec 1, error bodies), each kind one 403 message:
+ * - `expired`: validly signed, and past its `exp` by more than the skew;
+ * - `audience`: validly signed, and its `aud` names no accepted form of this server;
+ * - `unknownAccessId`: well formed, and its `sub` names no registered key (the signature cannot
+ *   be checked without one);
+ * - `invalid`: anything else.
+ * Only a token whose signature verified can be told anything about its claims.
  */
-export class TokenRefused extends Error {}
+export type RefusalKind = 'expired' | 'audience' | 'unknownAccessId' | 'invalid';
+
+/** Why a token was refused: `kind` for the client, the message (the detail) for the server log only. */
+export class TokenRefused extends Error {
+  constructor(
+    reason: string,
+    readonly kind: RefusalKind = 'invalid',
+  ) {
+    super(reason);
+  }
+}
 
 export interface TokenVerifierDeps {
   /** The registered key for an access id, or null. Asked on every request, cache hits included. */
@@ -153,27 +168,39 @@ export function makeTokenVerifier({
     if (header.crit !== undefined) throw new TokenRefused('crit header is not supported');
     const claims = decodeSegment(p, 'payload');
 
+    assertBase64url(s, 'signature');
+
+    // The order below decides what a client is told (contract 1, error bodies): a malformed token
+    // learns nothing, an unknown `sub` is named before the signature (there is no key to check it
+    // with), and the claims are judged only once the signature proves the client signed them.
     const sub = claims.sub;
     if (typeof sub !== 'string' || sub.length === 0) throw new TokenRefused('claim sub is missing');
     // No access id holds a NUL, and PostgreSQL fails on one instead of finding nothing.
-    if (sub.includes('\u0000')) throw new TokenRefused('claim sub holds a NUL');
+    if (sub.includes('\u0000')) throw new TokenRefused('claim sub holds a NUL', 'unknownAccessId');
     const key = await findKey(sub);
-    if (!key) throw new TokenRefused('no key registered for sub');
-    assertBase64url(s, 'signature');
+    if (!key) throw new TokenRefused('no key registered for sub', 'unknownAccessId');
     signatureChecks++;
     if (!(await signatures.check(key.publicKeyPem, `${h}.${p}`, s))) throw new TokenRefused('bad signature');
 
     const iat = numericDate(claims, 'iat');
     const exp = numericDate(claims, 'exp');
     if (exp <= iat) throw new TokenRefused('exp is not after iat');
-    if (exp - iat > MAX_TOKEN_LIFETIME_SECONDS) throw new TokenRefused(`lifetime over ${MAX_TOKEN_LIFETIME_SECONDS} s`);
-    if (now > exp + CLOCK_SKEW_SECONDS) throw new TokenRefused('expired');
+    // Each NumericDate counts as the whole second it falls in, so that a client which reads the
+    // clock twice (3600.0000002, or iat T and exp T + 3601 in integers) is not refused (contract 2).
+    const lifetime = Math.floor(exp) - Math.floor(iat);
+    if (lifetime > MAX_TOKEN_LIFETIME_SECONDS + TOKEN_LIFETIME_TOLERANCE_SECONDS) {
+      throw new TokenRefused(`lifetime of ${lifetime} whole seconds is over ${MAX_TOKEN_LIFETIME_SECONDS} + ${TOKEN_LIFETIME_TOLERANCE_SECONDS}`);
+    }
+    if (now > exp + CLOCK_SKEW_SECONDS) throw new TokenRefused('expired', 'expired');
+    // The older revision's rule against the clock: the one-second tolerance never lets a token
+    // reach further ahead than an hour and the skew.
+    if (exp > now + MAX_TOKEN_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS) throw new TokenRefused('exp more than an hour and the skew ahead');
     if (iat > now + CLOCK_SKEW_SECONDS) throw new TokenRefused('issued in the future');
     const aud = claims.aud;
     const auds = Array.isArray(aud) ? aud : [aud];
     audiences ??= acceptedAudiences(typeof publicUrl === 'string' ? publicUrl : publicUrl());
     const accepted = audiences;
-    if (!auds.some((a) => typeof a === 'string' && accepted.has(a))) throw new TokenRefused('aud not accepted');
+    if (!auds.some((a) => typeof a === 'string' && accepted.has(a))) throw new TokenRefused('aud not accepted', 'audience');
 
     const principal: Principal = { subject: sub, role: key.role };
     if (cacheSize > 0) {

@@ -9,6 +9,11 @@ export const REST_BASE_PATH = '/AdminInterface/restapi';
 
 /** A legacy key JWT lives at most this long (`exp - iat`). */
 export const MAX_TOKEN_LIFETIME_SECONDS = 3600;
+/**
+ * How far the lifetime, counted in whole seconds, may run over the maximum: clients that read
+ * the clock once for `iat` and again for `exp` land a second over when a second turns between.
+ */
+export const TOKEN_LIFETIME_TOLERANCE_SECONDS = 1;
 /** Clock skew tolerated on `iat` and `exp`. */
 export const CLOCK_SKEW_SECONDS = 60;
 /** Tokens of this length or more are refused unread: a real one is well under 2 KiB. */

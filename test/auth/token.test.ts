@@ -1,8 +1,9 @@
 /**
- * Spec section 2, rule by rule, over real HTTP: every way a token can be wrong is refused with the
- * one Spring-shaped 403 whose body says nothing of the reason, and every leniency real clients
- * need (float and digit-string NumericDates, the three `aud` forms, `bearer` in any case) is
- * accepted. Times are placed precisely with a manual clock and explicit `iat`/`exp` claims.
+ * Spec section 2, rule by rule, over real HTTP: every way a token can be wrong is refused with a
+ * Spring-shaped 403 whose message is one of four (spec 1: expired, wrong `aud`, unknown access id,
+ * anything else) and never more than the signature has earned, and every leniency real clients
+ * need (float and digit-string NumericDates, a lifetime a second over, the three `aud` forms,
+ * `bearer` in any case) is accepted. Times are placed precisely with a manual clock and explicit `iat`/`exp` claims.
  * Signatures are checked on a worker thread, as `serve` does (the other suites check them inline).
  */
 import assert from 'node:assert/strict';
@@ -20,11 +21,18 @@ const LOOKUP = '/v1/ds100/lookup';
 const LOOKUP_PATH = `${API}${LOOKUP}`;
 const operator: Actor = { subject: 'token-test', role: null, clientAddress: 'local', requestId: null };
 
+/** The four messages a refused token may get (spec 1, error bodies). */
+const GENERIC = 'Server failed to process provided access token';
+const EXPIRED = 'Expired Access Token is not allowed';
+const AUDIENCE = 'Invalid audience';
+const ACCESS_ID = 'Invalid Access Id';
+const logLines: string[] = [];
+
 let server: TestServer;
 let rest: string; // the REST base: http://127.0.0.1:PORT/AdminInterface/restapi
 
 before(async () => {
-  server = await startServer({ demo: true, clock, signatureThread: true });
+  server = await startServer({ demo: true, clock, signatureThread: true, logLines });
   rest = `${server.url}${API}`;
 });
 after(() => server.close());
@@ -50,21 +58,21 @@ function call(authorization: string | null): Promise<Reply> {
   return server.request('POST', LOOKUP, { deviceSerialNumber: '140100080' }, { authorization });
 }
 
-/** The one refusal (spec 1, 2): a 403 in the Spring shape, identical whatever the reason. */
-function assertRefusedReply(r: Reply, what: string): void {
+/** A refusal (spec 1, 2): a 403 in the Spring shape whose only variable part is `message`. */
+function assertRefusedReply(r: Reply, what: string, message = GENERIC): void {
   assert.equal(r.status, 403, `${what}: status (body ${r.text})`);
   assert.match(r.headers.get('content-type') ?? '', /^application\/json/, what);
   const body = r.json as Record<string, unknown>;
   assert.deepEqual(Object.keys(body), ['timestamp', 'status', 'error', 'message', 'path'], what);
   assert.ok(Number.isInteger(body.timestamp) && (body.timestamp as number) > 1_600_000_000_000, `${what}: timestamp in epoch ms`);
   const { timestamp: _, ...rest } = body;
-  // Nothing but these: the reason (expired, bad signature, unknown key...) is for the log only.
-  assert.deepEqual(rest, { status: 403, error: 'Forbidden', message: 'Server failed to process provided access token', path: LOOKUP_PATH }, what);
+  // Nothing but these: the detail (which claim, which check) is for the log only.
+  assert.deepEqual(rest, { status: 403, error: 'Forbidden', message, path: LOOKUP_PATH }, what);
   assert.equal(r.headers.get('www-authenticate'), null, `${what}: no WWW-Authenticate hint`);
 }
 
-async function refused(token: string, what: string): Promise<void> {
-  assertRefusedReply(await call(`Bearer ${token}`), what);
+async function refused(token: string, what: string, message = GENERIC): Promise<void> {
+  assertRefusedReply(await call(`Bearer ${token}`), what, message);
 }
 
 async function accepted(token: string, what: string): Promise<void> {
@@ -129,9 +137,11 @@ describe('alg', () => {
 
 describe('required claims', () => {
   for (const name of ['sub', 'iat', 'exp', 'aud']) {
-    test(`a token without ${name} is refused`, async () => {
-      await refused(good({ [name]: undefined }), `missing ${name}`);
-      await refused(await server.sign({ claims: { [name]: undefined } }), `missing ${name} (jose)`);
+    // A signed token without aud does not name this server: the client is told its audience is wrong.
+    const message = name === 'aud' ? AUDIENCE : GENERIC;
+    test(`a token without ${name} is refused: ${message}`, async () => {
+      await refused(good({ [name]: undefined }), `missing ${name}`, message);
+      await refused(await server.sign({ claims: { [name]: undefined } }), `missing ${name} (jose)`, message);
     });
   }
 
@@ -140,23 +150,55 @@ describe('required claims', () => {
     await refused(good({ sub: null }), 'null sub');
     await refused(good({ iat: null }), 'null iat');
     await refused(good({ exp: null }), 'null exp');
-    await refused(good({ aud: null }), 'null aud');
+    await refused(good({ aud: null }), 'null aud', AUDIENCE);
   });
 });
 
 describe('lifetime and clock skew', () => {
-  test('exp - iat = 3600 s is accepted, 3601 s is refused', async () => {
-    await accepted(good({ iat: T, exp: T + 3600 }), 'lifetime 3600');
-    await refused(good({ iat: T, exp: T + 3601 }), 'lifetime 3601');
-    await refused(good({ iat: T - 1, exp: T + 3600 }), 'lifetime 3601, iat in the past');
-    await refused(good({ iat: T, exp: T + 3600.5 }), 'lifetime 3600.5');
+  test('the lifetime counts the whole seconds of iat and exp: up to 3601 is accepted, 3602 is refused', async () => {
+    for (const [lifetime, ok] of [[3600, true], [3600.0000002, true], [3600.9, true], [3601, true], [3601.5, true], [3601.9, true], [3602, false], [3602.5, false], [7200, false]] as const) {
+      const token = good({ iat: T, exp: T + lifetime });
+      if (ok) await accepted(token, `lifetime ${lifetime}`);
+      else await refused(token, `lifetime ${lifetime}`);
+    }
+    await accepted(good({ iat: T - 1, exp: T + 3600 }), 'lifetime 3601, iat in the past');
+    await refused(good({ iat: T - 2, exp: T + 3600 }), 'lifetime 3602, iat in the past');
   });
 
-  test('expired by up to 60 s is accepted, by 61 s is refused', async () => {
+  test('Python clients that read the clock twice, for iat and then for exp, are accepted', async () => {
+    // time.time() twice, 0.2 µs apart: exp - iat = 3600.0000002.
+    await accepted(good({ iat: T + 0.25, exp: T + 0.2500002 + 3600 }), 'floats, same second');
+    // The second read in the next second, floats and integers (int(time.time()) twice).
+    await accepted(good({ iat: T + 0.9999999, exp: T + 1.0000001 + 3600 }), 'floats across a second');
+    await accepted(good({ iat: T, exp: T + 1 + 3600 }), 'integers across a second');
+    await accepted(good({ iat: String(T), exp: String(T + 1 + 3600) }), 'digit strings across a second');
+    await accepted(good({ iat: T, exp: T + 1.0000001 + 3600 }), 'integer iat, float exp');
+    // The seconds the claims fall in decide, not the difference: 3601.2 s from T + 0.9 spans 3602 of them.
+    await refused(good({ iat: T + 0.9, exp: T + 3602.1 }), 'floats, 3602 whole seconds apart');
+    await accepted(good({ iat: T + 0.1, exp: T + 3601.9 }), 'floats, 3601 whole seconds apart');
+  });
+
+  test('exp more than an hour and a minute ahead of now is refused, whatever the lifetime (the older revision)', async () => {
+    await accepted(good({ iat: T + 60, exp: T + 3660 }), 'exp 3660 s ahead');
+    await accepted(good({ iat: T + 59, exp: T + 3660 }), 'exp 3660 s ahead, lifetime 3601');
+    await refused(good({ iat: T + 60, exp: T + 3661 }), 'exp 3661 s ahead, lifetime 3601');
+    await refused(good({ iat: T + 59.5, exp: T + 3660.5 }), 'floats: exp 3660.5 s ahead, lifetime 3601');
+    await refused(good({ iat: String(T + 60), exp: String(T + 3661) }), 'digit strings: exp 3661 s ahead, lifetime 3601');
+    // The older revision's own edges: exp an hour ahead, iat an hour back (each with the skew).
+    await accepted(good({ iat: T, exp: T + 3600 }), 'issued now for an hour');
+    await accepted(good({ iat: String(T - 3540), exp: String(T + 60) }), 'issued 59 minutes ago');
+    await accepted(good({ iat: T - 3600.5, exp: T - 0.5 }), 'floats: issued an hour ago, ending now');
+    await refused(good({ iat: T - 3661, exp: T - 61 }), 'issued an hour and a minute ago, expired', EXPIRED);
+  });
+
+  test('expired by up to 60 s is accepted, by 61 s is refused: Expired Access Token is not allowed', async () => {
     await accepted(good({ iat: T - 600, exp: T - 1 }), 'expired 1 s ago');
     await accepted(good({ iat: T - 660, exp: T - 60 }), 'expired 60 s ago');
-    await refused(good({ iat: T - 661, exp: T - 61 }), 'expired 61 s ago');
-    await refused(good({ iat: T - 3600, exp: T - 1800 }), 'expired long ago');
+    await accepted(good({ iat: T - 659.5, exp: T - 59.5 }), 'floats: expired 59.5 s ago');
+    await refused(good({ iat: T - 661, exp: T - 61 }), 'expired 61 s ago', EXPIRED);
+    await refused(good({ iat: T - 60.75 - 600, exp: T - 60.75 }), 'floats: expired 60.75 s ago', EXPIRED);
+    await refused(good({ iat: String(T - 661), exp: String(T - 61) }), 'digit strings: expired 61 s ago', EXPIRED);
+    await refused(good({ iat: T - 3600, exp: T - 1800 }), 'expired long ago', EXPIRED);
   });
 
   test('iat up to 60 s in the future is accepted, 61 s is refused', async () => {
@@ -174,7 +216,7 @@ describe('lifetime and clock skew', () => {
       clock.set((T + 180) * 1000);
       await accepted(token, 'at exp + 60');
       clock.set((T + 181) * 1000);
-      await refused(token, 'at exp + 61');
+      await refused(token, 'at exp + 61', EXPIRED);
     } finally {
       clock.set(T * 1000);
     }
@@ -194,8 +236,9 @@ describe('NumericDate leniency', () => {
   });
 
   test('digit strings obey the same lifetime and skew rules', async () => {
-    await refused(good({ iat: String(T), exp: String(T + 3601) }), 'string lifetime 3601');
-    await refused(good({ iat: String(T - 661), exp: String(T - 61) }), 'string expired');
+    await accepted(good({ iat: String(T), exp: String(T + 3601) }), 'string lifetime 3601');
+    await refused(good({ iat: String(T), exp: String(T + 3602) }), 'string lifetime 3602');
+    await refused(good({ iat: String(T - 661), exp: String(T - 61) }), 'string expired', EXPIRED);
   });
 
   for (const bad of ['', 'abc', `${T}.5`, '1.75e9', `+${T}`, `-${T}`, ` ${T}`, `${T} `, `0x${T.toString(16)}`, `${T}a`]) {
@@ -253,13 +296,13 @@ describe('aud', () => {
       [[rest]],
       { aud: rest },
     ];
-    for (const aud of wrong) await refused(good({ aud }), `aud ${JSON.stringify(aud)}`);
+    for (const aud of wrong) await refused(good({ aud }), `aud ${JSON.stringify(aud)}`, AUDIENCE);
   });
 });
 
 describe('sub and the key behind it', () => {
-  test('an unknown sub is refused', async () => {
-    await refused(good({ sub: randomUUID() }), 'random sub');
+  test('an unknown sub is refused: Invalid Access Id', async () => {
+    await refused(good({ sub: randomUUID() }), 'random sub', ACCESS_ID);
   });
 
   test("a sub naming another key, signed with one's own key, is refused", async () => {
@@ -274,8 +317,8 @@ describe('sub and the key behind it', () => {
     await accepted(token, 'before delete');
     await accepted(token, 'before delete, reused (served from the cache)');
     await keys.delete(operator, keyFile.accessID);
-    await refused(token, 'after delete');
-    await refused(rs256({ alg: 'RS256', typ: 'JWT' }, claims({ sub: keyFile.accessID, jti: 'new' }), privateKey), 'new token after delete');
+    await refused(token, 'after delete', ACCESS_ID);
+    await refused(rs256({ alg: 'RS256', typ: 'JWT' }, claims({ sub: keyFile.accessID, jti: 'new' }), privateKey), 'new token after delete', ACCESS_ID);
   });
 });
 
@@ -346,11 +389,66 @@ describe('the Authorization header', () => {
   });
 });
 
+describe('what a refused token is told', () => {
+  const attacker = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const forged = (over: Record<string, unknown>): string => rs256({ alg: 'RS256', typ: 'JWT' }, claims(over), attacker);
+  const expired = { iat: T - 3600, exp: T - 1800 };
+  const elsewhere = { aud: 'https://elsewhere.example.com' };
+
+  test('a forged signature earns the generic message, whatever else is wrong with the claims', async () => {
+    await refused(forged({}), 'forged, claims fine');
+    await refused(forged(expired), 'forged and expired');
+    await refused(forged(elsewhere), 'forged, aud elsewhere');
+    await refused(forged({ ...expired, ...elsewhere }), 'forged, expired, aud elsewhere');
+    await refused(good({ ...expired, sub: server.keys.SuperAdmin.keyFile.accessID }), "expired, signed by another key than sub's");
+    const [h, p] = good(expired).split('.') as [string, string];
+    await refused(`${h}.${p}.`, 'expired, no signature');
+    await refused(`${b64({ alg: 'none', typ: 'JWT' })}.${p}.`, 'expired, alg none');
+  });
+
+  test('an unknown sub is named before the signature is checked, but not before the token is well formed', async () => {
+    const sub = randomUUID();
+    await refused(forged({ sub }), 'unknown sub, forged', ACCESS_ID);
+    await refused(forged({ sub, ...expired, ...elsewhere }), 'unknown sub, forged, expired, aud elsewhere', ACCESS_ID);
+    await refused(good({ sub, iat: 'soon' }), 'unknown sub, iat not a NumericDate', ACCESS_ID);
+    const input = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64(claims({ sub }))}`;
+    await refused(`${input}.${b64('not a signature')}`, 'unknown sub, a signature of the wrong length', ACCESS_ID);
+    await refused(`${input}.`, 'unknown sub, empty signature');
+    await refused(`${input}.a+b/`, 'unknown sub, signature not base64url');
+    await refused(`${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims({ sub }))}.`, 'unknown sub, alg none');
+    await refused(`${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims({ sub }))}.${b64('mac')}`, 'unknown sub, HS256');
+    await refused(`${b64({ alg: 'RS256', typ: 'JWT' })}.${b64(claims({ sub }))}x.${b64('sig')}`, 'unknown sub, payload not base64url');
+  });
+
+  test('a validly signed token is told the first of: malformed or too long (generic), expired, issued ahead (generic), aud', async () => {
+    await refused(good({ ...expired, ...elsewhere }), 'expired and aud elsewhere', EXPIRED);
+    await refused(good({ iat: T - 7200, exp: T - 1800 }), 'expired, lifetime 5400');
+    await refused(good({ iat: T - 1800, exp: 'then' }), 'exp not a NumericDate');
+    await refused(good({ iat: T + 61, exp: T + 661, ...elsewhere }), 'issued 61 s ahead, aud elsewhere');
+    await refused(good({ iat: T, exp: T + 3602, ...elsewhere }), 'lifetime 3602, aud elsewhere');
+    await refused(good({ iat: T + 600, exp: T + 600 }), 'exp not after iat');
+  });
+
+  test('the body carries only the message; the log has the reason', async () => {
+    const from = logLines.length;
+    await refused(forged(expired), 'forged and expired');
+    await refused(good(expired), 'expired', EXPIRED);
+    await refused(good(elsewhere), 'aud elsewhere', AUDIENCE);
+    await refused(good({ sub: randomUUID() }), 'unknown sub', ACCESS_ID);
+    const reasons = logLines
+      .slice(from)
+      .map((line) => JSON.parse(line) as { msg?: string; reason?: string })
+      .filter((l) => l.msg === 'access token refused')
+      .map((l) => l.reason);
+    assert.deepEqual(reasons, ['bad signature', 'expired', 'aud not accepted', 'no key registered for sub']);
+  });
+});
+
 describe('a refusal in the audit trail', () => {
   test('leaves one denied event without a subject, and the route did not run', async () => {
     await server.store.flush();
     const before = (await server.store.audit()).length;
-    await refused(good({ exp: T - 3000, iat: T - 3600 }), 'expired');
+    await refused(good({ exp: T - 3000, iat: T - 3600 }), 'expired', EXPIRED);
     await server.store.flush();
     const events = (await server.store.audit()).slice(before);
     assert.equal(events.length, 1, JSON.stringify(events));

@@ -31,5 +31,5 @@ test('a key deleted by the CLI is refused by the running server on its next requ
 
   const refused = await callApi(server.url, token, 'POST', '/v1/ds100/lookup', body);
   assert.equal(refused.status, 403);
-  assert.equal((refused.json as { message: string }).message, 'Server failed to process provided access token');
+  assert.equal((refused.json as { message: string }).message, 'Invalid Access Id');
 });

@@ -7,6 +7,7 @@
  * its expectation from the code under test cannot catch that code drifting from the contract.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -131,6 +132,10 @@ export const errors = {
   internal: { code: '500 INTERNAL_SERVER_ERROR', description: 'An internal error occurred.' },
   notAuthorized: 'Not authorized to perform the request.',
   tokenRefused: 'Server failed to process provided access token',
+  // The three reasons a refused token is told, because the vendor's clients read them (spec 1).
+  tokenExpired: 'Expired Access Token is not allowed',
+  invalidAudience: 'Invalid audience',
+  invalidAccessId: 'Invalid Access Id',
 };
 
 /** Spec 1: request bodies over 16 KiB are refused. */
@@ -612,7 +617,8 @@ export function describeNotFound(
  * Spec 3, one test per role: a role that may call the endpoint gets its 200 (`allowed` checks
  * what that did), one that may not gets the Spring 403 `Not authorized to perform the request.`,
  * changes nothing and leaves one `denied` event. A call without a token is refused the same way,
- * with the token message.
+ * with the token message; an expired token, one for another audience and one for an unknown
+ * access id each with the message that names its reason (spec 1).
  */
 export function describeRoles(
   context: ServerContext,
@@ -652,6 +658,27 @@ export function describeRoles(
         by: { subject: null, role: null },
       });
       assertForbidden(reply, errors.tokenRefused, fullPath, sentAt, Date.now());
+    });
+    test('an expired token, another audience, an unknown access id: 403 naming the reason', async () => {
+      const { server } = context;
+      const now = Math.floor(Date.now() / 1000);
+      const cases: Array<[string, Record<string, unknown>, string]> = [
+        ['expired', { iat: now - 3600, exp: now - 1800 }, errors.tokenExpired],
+        ['another audience', { aud: 'https://admin.example.com/AdminInterface/restapi' }, errors.invalidAudience],
+        ['unknown access id', { sub: randomUUID() }, errors.invalidAccessId],
+      ];
+      for (const [what, claims, message] of cases) {
+        const body = await setup(server);
+        const token = await server.sign({ claims });
+        const sentAt = Date.now();
+        const { reply } = await expectRefused(server, endpoint, body, () => call(server, endpoint, body, { token }), {
+          status: 403,
+          outcome: 'denied',
+          by: { subject: null, role: null },
+        });
+        assert.equal((reply.json as { message?: unknown }).message, message, what);
+        assertForbidden(reply, message, fullPath, sentAt, Date.now());
+      }
     });
   });
 }

@@ -11,6 +11,7 @@ import {
   restBaseUrl,
   type ApiResponseError,
 } from '@ds100-admin/sdk';
+import { manualClock } from '../../src/domain/clock.ts';
 import { API, startServer, type TestServer } from '../helpers/server.ts';
 
 const JANE = 'ece30fe9-414c-7536-5403-0656220b3046';
@@ -122,19 +123,51 @@ describe('typed errors', () => {
     assert.equal(e.status, 403);
     assert.equal(e.code, '403 FORBIDDEN');
     assert.equal(e.description, 'Not authorized to perform the request.');
+    assert.equal(e.reason, 'role');
     assert.equal(e.path, `${API}/v1/ds100/enable/otp`);
     assert.equal(typeof e.timestamp, 'number');
     assertRequestId(e);
   });
 
-  test('403 for a key the server does not know: ForbiddenError', async () => {
+  test("403 for a key the server does not know: ForbiddenError, reason 'accessId'", async () => {
     const stranger = new Ds100AdminClient({
       baseUrl: server.keys.HelpDeskAdmin.keyFile.adminRestApiUrl,
       accessId: '00000000-0000-4000-8000-000000000000',
       privateKey: server.keys.HelpDeskAdmin.keyFile.accessKey,
     });
     const e = await rejection(stranger.lookupDs100({ deviceSerialNumber: DEVICE }), ForbiddenError);
-    assert.equal(e.description, 'Server failed to process provided access token');
+    assert.equal(e.description, 'Invalid Access Id');
+    assert.equal(e.reason, 'accessId');
+  });
+
+  test("403 for a token signed for another server: ForbiddenError, reason 'audience'", async () => {
+    const elsewhere = await Ds100AdminClient.fromKeyFile(server.keys.HelpDeskAdmin.keyFile, { audience: 'https://admin.example.com', retry: false });
+    const e = await rejection(elsewhere.lookupDs100({ deviceSerialNumber: DEVICE }), ForbiddenError);
+    assert.equal(e.description, 'Invalid audience');
+    assert.equal(e.reason, 'audience');
+  });
+
+  test("403 for a token the server's clock has expired: reason 'expired', and the next call signs a new token", async () => {
+    const T = 1_750_000_000_000;
+    const serverClock = manualClock(T);
+    let clientNow = T;
+    const skewed = await startServer({ demo: true, clock: serverClock });
+    try {
+      const c = await Ds100AdminClient.fromKeyFile(skewed.keys.HelpDeskAdmin.keyFile, { retry: false, clock: { now: () => clientNow } });
+      await c.lookupDs100({ deviceSerialNumber: DEVICE });
+      const first = await c.token();
+      // The client's clock runs 2 000 s behind the server's: by its own, the token has 10 minutes left.
+      serverClock.set(T + 4_000_000);
+      clientNow = T + 2_000_000;
+      assert.equal(await c.token(), first, 'the client still holds its token');
+      const e = await rejection(c.lookupDs100({ deviceSerialNumber: DEVICE }), ForbiddenError);
+      assert.equal(e.description, 'Expired Access Token is not allowed');
+      assert.equal(e.reason, 'expired');
+      assert.notEqual(await c.token(), first, 'the refused token was dropped');
+      assert.ok(Array.isArray(await c.lookupDs100({ deviceSerialNumber: DEVICE })), 'the call with a fresh token succeeds');
+    } finally {
+      await skewed.close();
+    }
   });
 
   test('429 from the real rate limiter: RateLimitError with Retry-After', async () => {

@@ -74,8 +74,13 @@ export async function snapshot(store: Store): Promise<string> {
 }
 
 const SPRING_KEYS = ['timestamp', 'status', 'error', 'message', 'path'];
+/** The four messages of a refused token (spec 1, error bodies), and the one of a role that may not. */
 export const TOKEN_REFUSED = 'Server failed to process provided access token';
+export const TOKEN_EXPIRED = 'Expired Access Token is not allowed';
+export const INVALID_AUDIENCE = 'Invalid audience';
+export const INVALID_ACCESS_ID = 'Invalid Access Id';
 export const NOT_AUTHORIZED = 'Not authorized to perform the request.';
+const FORBIDDEN_MESSAGES = [TOKEN_REFUSED, TOKEN_EXPIRED, INVALID_AUDIENCE, INVALID_ACCESS_ID, NOT_AUTHORIZED];
 
 /** The Spring-shaped 403 (spec 1) with `message`, for a call to `path`. */
 export function assertSpring403(status: number, body: unknown, path: string, message: string, what: string): void {
@@ -111,7 +116,7 @@ export function errorShapeProblem(status: number, contentType: string | null, te
   const keys = Object.keys(b).join(',');
   if (status === 403) {
     if (keys !== SPRING_KEYS.join(',')) return `a 403 with keys ${keys}`;
-    if (b.status !== 403 || b.error !== 'Forbidden' || ![TOKEN_REFUSED, NOT_AUTHORIZED].includes(b.message as string)) {
+    if (b.status !== 403 || b.error !== 'Forbidden' || !FORBIDDEN_MESSAGES.includes(b.message as string)) {
       return `a 403 body ${text.slice(0, 300)}`;
     }
     if (typeof b.path !== 'string' || !Number.isSafeInteger(b.timestamp)) return `a 403 body ${text.slice(0, 300)}`;

@@ -1,8 +1,10 @@
 /**
  * Suite 1 of issue 6: attacks on the token check, beyond the rules of test/auth/token.test.ts.
  * Every attack is aimed at the four calls that change something (disable, enable, delete, clear
- * PIN), each of which would change the demo directory if let through, and must end in the one
- * Spring-shaped 403, with the directory and keys unchanged and one `denied` audit event. The
+ * PIN), each of which would change the demo directory if let through, and must end in a
+ * Spring-shaped 403, with the directory and keys unchanged and one `denied` audit event. Its
+ * message is the generic one unless the attack names an access id that has no key (`Invalid
+ * Access Id`): no forged token is ever told it is expired or meant for another audience. The
  * last test makes the same four calls with a good token and sees them change the directory: the
  * refusals above were not refusals for some other reason.
  */
@@ -16,7 +18,7 @@ import { makeKeyService } from '../../src/auth/keys.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 import type { Actor } from '../../src/domain/types.ts';
 import { startServer, type TestKey, type TestServer } from '../helpers/server.ts';
-import { DEVICE, MUTATIONS, REST, STRESS, TOKEN_REFUSED, assertSpring403, b64url, jws, snapshot } from './lib.ts';
+import { DEVICE, INVALID_ACCESS_ID, MUTATIONS, REST, STRESS, TOKEN_REFUSED, assertSpring403, b64url, jws, snapshot } from './lib.ts';
 
 const operator: Actor = { subject: 'security-test', role: null, clientAddress: 'local', requestId: null };
 
@@ -80,21 +82,28 @@ after(async () => {
   console.log(`# token attacks: ${requests} requests`);
 });
 
-/**
- * The attack: `token` on each of the four mutating calls. Each must be the Spring 403, change
- * nothing, and leave exactly one `denied` event without a subject.
- */
-async function refusedEverywhere(token: string, what: string, authorization = `Bearer ${token}`): Promise<void> {
-  for (const m of MUTATIONS) await refusedOnce(m, authorization, what);
+interface Refusal {
+  /** The 403's message: the generic one unless said otherwise. */
+  message?: string;
+  /** The whole `Authorization` header, when it is not `Bearer <token>`. */
+  authorization?: string;
 }
 
-/** One mutating call with `authorization`: the Spring 403, nothing changed, one `denied` event. */
-async function refusedOnce(m: (typeof MUTATIONS)[number], authorization: string, what: string): Promise<void> {
+/**
+ * The attack: `token` on each of the four mutating calls. Each must be the Spring 403 with
+ * `message`, change nothing, and leave exactly one `denied` event without a subject.
+ */
+async function refusedEverywhere(token: string, what: string, { message = TOKEN_REFUSED, authorization = `Bearer ${token}` }: Refusal = {}): Promise<void> {
+  for (const m of MUTATIONS) await refusedOnce(m, authorization, what, message);
+}
+
+/** One mutating call with `authorization`: the Spring 403 with `message`, nothing changed, one `denied` event. */
+async function refusedOnce(m: (typeof MUTATIONS)[number], authorization: string, what: string, message = TOKEN_REFUSED): Promise<void> {
   const before = await snapshot(server.store);
   const since = new Date().toISOString();
   const r = await server.request(m.method, m.path, m.body, { authorization });
   requests++;
-  assertSpring403(r.status, r.json, `${REST}${m.path}`, TOKEN_REFUSED, `${what} on ${m.operation}`);
+  assertSpring403(r.status, r.json, `${REST}${m.path}`, message, `${what} on ${m.operation}`);
   assert.ok((await snapshot(server.store)) === before, `${what} on ${m.operation}: the store changed`);
   await server.store.flush();
   const events = (await server.store.audit({ since })).filter((e) => e.requestId === r.headers.get('x-request-id'));
@@ -335,7 +344,11 @@ describe("a valid signature over another key's sub", () => {
   test('sub in another form: case, spaces, an array, an object', async () => {
     const own = key('HelpDeskAdmin').privateKey;
     const id = idOf('HelpDeskAdmin');
-    for (const sub of [id.toUpperCase(), ` ${id}`, `${id} `, `${id}\u0000`, [id], { id }]) {
+    // A string that is not a registered access id is named as such; anything else is malformed.
+    for (const sub of [id.toUpperCase(), ` ${id}`, `${id} `, `${id}\u0000`]) {
+      await refusedEverywhere(jws(HEADER, { ...claims(), sub }, own), `sub ${JSON.stringify(sub)}`, { message: INVALID_ACCESS_ID });
+    }
+    for (const sub of [[id], { id }]) {
       await refusedEverywhere(jws(HEADER, { ...claims(), sub }, own), `sub ${JSON.stringify(sub)}`);
     }
   });
@@ -391,19 +404,41 @@ describe('base64url: padding and characters outside the alphabet, in each segmen
     for (const [what, hv] of variants(h)) {
       // The signature is made over the variant as sent: the encoding is the only thing wrong.
       const input = `${hv}.${p}`;
-      await refusedEverywhere('', `header: ${what}`, `Bearer ${input}.${rsaSign('sha256', Buffer.from(input, 'latin1'), own).toString('base64url')}`);
+      await refusedEverywhere('', `header: ${what}`, { authorization: `Bearer ${input}.${rsaSign('sha256', Buffer.from(input, 'latin1'), own).toString('base64url')}` });
     }
     for (const [what, pv] of variants(p)) {
       const input = `${h}.${pv}`;
-      await refusedEverywhere('', `payload: ${what}`, `Bearer ${input}.${rsaSign('sha256', Buffer.from(input, 'latin1'), own).toString('base64url')}`);
+      await refusedEverywhere('', `payload: ${what}`, { authorization: `Bearer ${input}.${rsaSign('sha256', Buffer.from(input, 'latin1'), own).toString('base64url')}` });
     }
     for (const [what, sv] of variants(s)) {
-      await refusedEverywhere('', `signature: ${what}`, `Bearer ${h}.${p}.${sv}`);
+      await refusedEverywhere('', `signature: ${what}`, { authorization: `Bearer ${h}.${p}.${sv}` });
     }
     // The control: the token itself is good.
     await accepted(`${h}.${p}.${s}`, 'the awkward token, untouched');
   });
 });
+
+/**
+ * The message an edit of `good` earns: `Invalid Access Id` when only the payload changed, it is
+ * still canonical base64url of a JSON object, and its `sub` became another string (which names
+ * no key); the generic one otherwise. An edit can never pass the signature, so nothing else.
+ */
+function editedMessage(good: string, edited: string): string {
+  const [h, p, s] = good.split('.') as [string, string, string];
+  const parts = edited.split('.');
+  if (parts.length !== 3 || parts[0] !== h || parts[2] !== s || parts[1] === p) return TOKEN_REFUSED;
+  const payload = parts[1]!;
+  if (Buffer.from(payload, 'base64url').toString('base64url') !== payload) return TOKEN_REFUSED;
+  let claimed: unknown;
+  try {
+    claimed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+  } catch {
+    return TOKEN_REFUSED;
+  }
+  const sub = (claimed as { sub?: unknown } | null)?.sub;
+  const renamed = typeof sub === 'string' && sub !== '' && sub !== idOf('HelpDeskAdmin');
+  return renamed && typeof claimed === 'object' && !Array.isArray(claimed) ? INVALID_ACCESS_ID : TOKEN_REFUSED;
+}
 
 describe('any edit of a good token', () => {
   test('one character replaced, inserted or removed anywhere is refused (fast-check; STRESS runs more)', async () => {
@@ -417,7 +452,7 @@ describe('any edit of a good token', () => {
         const edited = how === 'replace' ? good.slice(0, at) + ch + good.slice(at + 1) : how === 'insert' ? good.slice(0, at) + ch + good.slice(at) : good.slice(0, at) + good.slice(at + 1);
         if (edited === good) return;
         const m = MUTATIONS[n++ % MUTATIONS.length]!;
-        await refusedOnce(m, `Bearer ${edited}`, `${how} ${JSON.stringify(ch)} at ${at}`);
+        await refusedOnce(m, `Bearer ${edited}`, `${how} ${JSON.stringify(ch)} at ${at}`, editedMessage(good, edited));
       }),
       { seed: 6, numRuns: STRESS ? 3000 : 40, endOnFailure: true },
     );
@@ -437,8 +472,8 @@ describe('a key deleted while its tokens are cached', () => {
       assert.equal(server.app.verifier.stats().signatureChecks, signatureChecks + 1, 'the second use was served from the cache');
       if (how === 'through the key service') await keys.delete(operator, keyFile.accessID);
       else await server.store.transaction((tx) => tx.deleteApiKey(keyFile.accessID));
-      await refusedEverywhere(token, `the cached token of a key deleted ${how}`);
-      await refusedEverywhere(jws(HEADER, claims({ jti: `${how} 2` }, keyFile.accessID), privateKey), `a new token of the deleted key`);
+      await refusedEverywhere(token, `the cached token of a key deleted ${how}`, { message: INVALID_ACCESS_ID });
+      await refusedEverywhere(jws(HEADER, claims({ jti: `${how} 2` }, keyFile.accessID), privateKey), `a new token of the deleted key`, { message: INVALID_ACCESS_ID });
     });
   }
 });

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import {
   ConnectionError,
   Ds100AdminError,
+  ForbiddenError,
   RequestAbortedError,
   RequestTimeoutError,
   UnexpectedResponseError,
@@ -118,7 +119,8 @@ const base64url = (json: object): string => Buffer.from(JSON.stringify(json)).to
 /**
  * A client for the SecurID Cloud Administration API's DS100 endpoints, for this server or a
  * tenant of the vendor's cloud. It signs its own RS256 tokens from the key file (spec section 2),
- * reuses one until a minute before it expires, retries what is safe to retry, and throws typed
+ * reuses one until a minute before it expires (or the server refuses it as expired), retries
+ * what is safe to retry, and throws typed
  * errors ({@link ApiResponseError} and its subclasses, {@link RequestTimeoutError}, ...).
  *
  * @example
@@ -198,7 +200,7 @@ export class Ds100AdminClient {
 
   /**
    * The bearer token the next request carries: the cached one, or a new one when there is none
-   * or it expires within a minute. Claims: `sub` (access id), `iat`, `exp` (`iat` + lifetime),
+   * or it expires within a minute, or the server refused it as expired. Claims: `sub` (access id), `iat`, `exp` (`iat` + lifetime),
    * `aud` (the REST URL); header `{"alg": "RS256", "typ": "JWT"}`.
    *
    * @example
@@ -338,8 +340,9 @@ export class Ds100AdminClient {
 
   async #once(method: string, path: string, body: unknown, shape: Shape, timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
     if (signal?.aborted) throw new RequestAbortedError({ cause: signal.reason });
+    const token = await this.token();
     const headers: Record<string, string> = {
-      authorization: `Bearer ${await this.token()}`,
+      authorization: `Bearer ${token}`,
       accept: 'application/json',
       'content-type': 'application/json',
       'user-agent': this.#userAgent,
@@ -395,7 +398,10 @@ export class Ds100AdminClient {
         text: location && status < 400 ? `redirected to ${location}: use that as the base URL` : text.slice(0, 2000),
         retryAfterMs: parseRetryAfter(responseHeaders.get('retry-after')),
       };
-      throw errorForReply(reply);
+      const error = errorForReply(reply);
+      // The server's clock has the token expired while ours does not: sign a new one next time.
+      if (error instanceof ForbiddenError && error.reason === 'expired' && this.#cached?.token === token) this.#cached = undefined;
+      throw error;
     }
     if (shape === 'empty') return undefined;
     let value: unknown;

@@ -87,14 +87,44 @@ export class ApiResponseError extends Ds100AdminError {
 export class BadRequestError extends ApiResponseError {}
 
 /**
- * 403: the token was refused (unknown or deleted key, bad signature, clock far off) or the key's
- * role may not call this endpoint. The server answers these in the Spring Boot shape; its
- * `message` is this error's `description`, and `path` and `timestamp` are kept. Never retried.
+ * Why a 403 was given, as its message tells (the vendor's service words them the same way):
+ * - `expired`: the token is past its `exp` (`Expired Access Token is not allowed`). The client
+ *   drops its token and signs a new one on the next call; if that is refused too, this machine's
+ *   clock is far off;
+ * - `audience`: the token's `aud` does not name the server (`Invalid audience`): check `baseUrl`
+ *   or the `audience` option;
+ * - `accessId`: no key with this access id (`Invalid Access Id`): deleted, or the wrong key file;
+ * - `role`: the key's role may not call this endpoint (`Not authorized to perform the request.`);
+ * - `token`: the token was refused for another reason (signature, form, lifetime);
+ * - undefined: a 403 this SDK does not recognise (e.g. from a proxy).
+ */
+export type ForbiddenReason = 'expired' | 'audience' | 'accessId' | 'role' | 'token';
+
+function forbiddenReason(message: string | undefined): ForbiddenReason | undefined {
+  if (message === undefined) return undefined;
+  if (message === 'Expired Access Token is not allowed') return 'expired';
+  // Matched as the vendor's own clients match them: the service adds detail around these words.
+  if (message.includes('Invalid audience')) return 'audience';
+  if (message.includes('Access Id')) return 'accessId';
+  if (message === 'Not authorized to perform the request.') return 'role';
+  if (message === 'Server failed to process provided access token') return 'token';
+  return undefined;
+}
+
+/**
+ * 403: the token was refused (expired, unknown or deleted key, wrong audience, bad signature) or
+ * the key's role may not call this endpoint. The server answers these in the Spring Boot shape;
+ * its `message` is this error's `description`, `reason` says which case it is, and `path` and
+ * `timestamp` are kept. Never retried; after an `expired` one the client signs a fresh token for
+ * its next call.
  *
  * @example
  * ```ts
- * await readOnlyClient.enableOtp({ deviceSerialNumber, userId }).catch((e) => {
- *   if (e instanceof ForbiddenError) console.error(e.description); // Not authorized to perform the request.
+ * await client.enableOtp({ deviceSerialNumber, userId }).catch((e) => {
+ *   if (!(e instanceof ForbiddenError)) throw e;
+ *   if (e.reason === 'expired') return client.enableOtp({ deviceSerialNumber, userId }); // re-signed
+ *   if (e.reason === 'accessId') console.error('this key was deleted: ask for a new key file');
+ *   else console.error(e.description); // e.g. Not authorized to perform the request.
  * });
  * ```
  */
@@ -103,11 +133,14 @@ export class ForbiddenError extends ApiResponseError {
   readonly path: string | undefined;
   /** The `timestamp` of the Spring body (epoch milliseconds), when there was one. */
   readonly timestamp: number | undefined;
+  /** Which refusal this is, from the body's `message`; undefined for a 403 the SDK does not recognise. */
+  readonly reason: ForbiddenReason | undefined;
   constructor(reply: ErrorReply) {
     super(reply);
     const b = reply.body as Partial<ForbiddenResponse> | undefined;
     this.path = typeof b?.path === 'string' ? b.path : undefined;
     this.timestamp = typeof b?.timestamp === 'number' ? b.timestamp : undefined;
+    this.reason = forbiddenReason(typeof b?.message === 'string' ? b.message : undefined);
   }
 }
 

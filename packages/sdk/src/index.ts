@@ -29,6 +29,7 @@ export {
   ApiResponseError,
   BadRequestError,
   ForbiddenError,
+  type ForbiddenReason,
   NotFoundError,
   RateLimitError,
   ServerError,

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { TokenRefused, type TokenVerifier } from '../../auth/token.ts';
-import { apiError } from '../../errors.ts';
+import { TokenRefused, type RefusalKind, type TokenVerifier } from '../../auth/token.ts';
+import { apiError, type ErrorName } from '../../errors.ts';
 import type { RateDecision, RateLimiter, RatePolicy } from '../../ratelimit/limiter.ts';
 import { forEndpointRoutes } from '../context.ts';
 import { sendError } from './errors.ts';
@@ -12,6 +12,14 @@ export interface GuardOptions {
   perKey: RatePolicy;
 }
 
+/** The 403 a refused token gets, by what its client may be told (contract 1, error bodies). */
+const TOKEN_REFUSAL = {
+  expired: 'TOKEN_EXPIRED',
+  audience: 'TOKEN_AUDIENCE',
+  unknownAccessId: 'UNKNOWN_ACCESS_ID',
+  invalid: 'TOKEN_REFUSED',
+} as const satisfies Record<RefusalKind, ErrorName>;
+
 function setRateHeaders(reply: FastifyReply, d: RateDecision): void {
   reply.header('RateLimit-Limit', d.limit);
   reply.header('RateLimit-Remaining', d.remaining);
@@ -21,7 +29,8 @@ function setRateHeaders(reply: FastifyReply, d: RateDecision): void {
 /**
  * Everything a call to the API passes before its body is even parsed, in this order:
  * 1. the per-address rate limit, so that a flood of bad tokens cannot burn CPU on signatures;
- * 2. the token (spec 2): any failure is the one Spring-shaped 403, the reason is logged only;
+ * 2. the token (spec 2): a failure is a Spring-shaped 403 whose message depends on the
+ *    refusal's kind only, the reason is logged;
  * 3. the role (the endpoint's `roles`, contract 3);
  * 4. the per-key rate limit, whose state the `RateLimit-*` headers report.
  * A refused call ends here, so it changes nothing.
@@ -42,7 +51,7 @@ export function installGuard(app: FastifyInstance, { verifier, limiter, perAddre
     } catch (error) {
       if (!(error instanceof TokenRefused)) throw error;
       request.log.info({ reason: error.message }, 'access token refused');
-      return sendError(request, reply, apiError('TOKEN_REFUSED'));
+      return sendError(request, reply, apiError(TOKEN_REFUSAL[error.kind]));
     }
     if (!roles.includes(request.principal.role)) {
       request.log.info({ subject: request.principal.subject, role: request.principal.role }, 'role may not call this endpoint');
