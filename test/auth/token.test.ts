@@ -13,7 +13,7 @@ import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { makeKeyService } from '../../src/auth/keys.ts';
 import { manualClock } from '../../src/domain/clock.ts';
 import type { Actor } from '../../src/domain/types.ts';
-import { API, startServer, type Reply, type TestServer } from '../helpers/server.ts';
+import { API, startServer, type Reply, type TestServer } from '../support/server.ts';
 
 const T = 1_750_000_000; // seconds; the server's "now" unless a test says otherwise
 const clock = manualClock(T * 1000);

@@ -18,8 +18,8 @@ import { makeDirectoryService } from '../../src/domain/directory.ts';
 import type { Actor, StoredAuditEvent } from '../../src/domain/types.ts';
 import { SQLITE_FILE, openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/domain/store.ts';
-import { tempDir } from '../helpers/stores.ts';
-import { runCli, runCliAll, type CliResult } from './serve-process.ts';
+import { tempDir } from '../support/stores.ts';
+import { runCli, runCliAll, type CliResult } from '../support/serve-process.ts';
 
 const operator: Actor = { subject: 'admin-test', role: null, clientAddress: 'local', requestId: null };
 const dirs: Array<{ dispose(): void }> = [];

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { tempDir } from '../helpers/stores.ts';
-import { callApi, runCli, startServe, stopServe, tokenFromKeyFile, type ServeProcess } from './serve-process.ts';
+import { tempDir } from '../support/stores.ts';
+import { callApi, runCli, startServe, stopServe, tokenFromKeyFile, type ServeProcess } from '../support/serve-process.ts';
 
 let server: ServeProcess | undefined;
 const data = tempDir('ds100-key-delete-');

@@ -8,9 +8,9 @@ import { systemClock } from '../../src/domain/clock.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
 import type { BulkResult } from '../../src/cli/otp.ts';
 import type { Role } from '../../src/domain/types.ts';
-import { API, startServer, type TestServer } from '../helpers/server.ts';
-import { tempDir } from '../helpers/stores.ts';
-import { startStandIn, tooMany, unavailable } from '../sdk/stand-in.ts';
+import { API, startServer, type TestServer } from '../support/server.ts';
+import { tempDir } from '../support/stores.ts';
+import { startStandIn, tooMany, unavailable } from '../support/stand-in.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/ds100-admin.js', import.meta.url));
 const JANE = 'ece30fe9-414c-7536-5403-0656220b3046';

@@ -14,8 +14,8 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { SQLITE_FILE, openStore } from '../../src/store/open.ts';
-import { tempDir } from '../helpers/stores.ts';
-import { API, callApi, readKeyFile, runCli, startServe, stopServe, tokenFromKeyFile, type ServeProcess } from './serve-process.ts';
+import { tempDir } from '../support/stores.ts';
+import { API, callApi, readKeyFile, runCli, startServe, stopServe, tokenFromKeyFile, type ServeProcess } from '../support/serve-process.ts';
 
 let server: ServeProcess | undefined;
 const data = tempDir('ds100-serve-');

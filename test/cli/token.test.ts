@@ -3,9 +3,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { startServer, type TestServer } from '../helpers/server.ts';
-import { tempDir } from '../helpers/stores.ts';
-import { runCli } from './serve-process.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { tempDir } from '../support/stores.ts';
+import { runCli } from '../support/serve-process.ts';
 
 let server: TestServer;
 const dir = tempDir('ds100-cli-token-');

@@ -2,12 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Credential } from '../../src/domain/types.ts';
-import type { TestServer } from '../helpers/server.ts';
-import {
-  ENDPOINTS, addUser, assertFresh, assertWire, auditedCall, bodyFor, call, caller, credentialNotFound, describeBadBodies,
-  describeIdentifiers, describeNotFound, describeRoles, idsOf, newCredential, tokenCases, unknownUser, useServer, type Effect,
-  type Setup, type Target,
-} from './helpers.ts';
+import type { TestServer } from '../support/server.ts';
+import { credentialNotFound, describeBadBodies, describeIdentifiers, describeNotFound, describeRoles, idsOf, tokenCases, unknownUser, type Effect, type Setup, type Target } from './matrices.ts';
+import { addUser, auditedCall, bodyFor, call, caller, newCredential, useServer } from './setup.ts';
+import { ENDPOINTS, assertFresh, assertWire } from './wire.ts';
 
 const endpoint = ENDPOINTS.clearPin;
 const context = useServer();

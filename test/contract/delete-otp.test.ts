@@ -2,12 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Credential } from '../../src/domain/types.ts';
-import type { TestServer } from '../helpers/server.ts';
-import {
-  ENDPOINTS, auditedCall, bodyFor, call, caller, credentialNotFound, describeBadBodies, describeIdentifiers, describeNotFound,
-  describeRoles, errors, expectRefused, idsOf, newCredential, register, tokenCases, unknownUser, useServer, type Effect,
-  type Setup,
-} from './helpers.ts';
+import type { TestServer } from '../support/server.ts';
+import { credentialNotFound, describeBadBodies, describeIdentifiers, describeNotFound, describeRoles, idsOf, tokenCases, unknownUser, type Effect, type Setup } from './matrices.ts';
+import { auditedCall, bodyFor, call, caller, expectRefused, newCredential, register, useServer } from './setup.ts';
+import { ENDPOINTS, errors } from './wire.ts';
 
 const endpoint = ENDPOINTS.delete;
 const context = useServer();

@@ -6,10 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { demoRegistrations, demoUsers } from '../../src/domain/demo-seed.ts';
-import {
-  CREDENTIAL_KEYS, ENDPOINTS, STATUS_ITEM_KEYS, assertForbidden, assertFresh, assertTimestamp, assertWire, fixtures, timed,
-  useServer, type FixtureExample,
-} from './helpers.ts';
+import { timed, useServer } from './setup.ts';
+import { CREDENTIAL_KEYS, ENDPOINTS, STATUS_ITEM_KEYS, assertForbidden, assertFresh, assertTimestamp, assertWire, fixtures, type FixtureExample } from './wire.ts';
 
 const context = useServer({ demo: true });
 const example = (name: string): FixtureExample => {

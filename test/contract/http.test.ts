@@ -1,8 +1,9 @@
 /** What every answer of the server shares (spec 1): headers, unknown routes, health, the 500. The OpenAPI document: openapi.test.ts. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { API, startServer, type Reply } from '../helpers/server.ts';
-import { BODY_LIMIT, ENDPOINTS, assertWire, call, errors, fixtures, newCredential, useServer } from './helpers.ts';
+import { API, startServer, type Reply } from '../support/server.ts';
+import { call, newCredential, useServer } from './setup.ts';
+import { BODY_LIMIT, ENDPOINTS, assertWire, errors, fixtures } from './wire.ts';
 
 const context = useServer({ demo: true });
 const demoEnable = fixtures.examples[0]!.request;

@@ -2,12 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Credential } from '../../src/domain/types.ts';
-import type { TestServer } from '../helpers/server.ts';
-import {
-  CREDENTIAL_KEYS, ENDPOINTS, assertTimestamp, assertWire, auditedCall, bodyFor, call, caller, describeBadBodies,
-  describeIdentifiers, describeNotFound, describeRoles, errors, freshDevice, newCredential, register, useServer, type Effect,
-  type Setup,
-} from './helpers.ts';
+import type { TestServer } from '../support/server.ts';
+import { describeBadBodies, describeIdentifiers, describeNotFound, describeRoles, type Effect, type Setup } from './matrices.ts';
+import { auditedCall, bodyFor, call, caller, freshDevice, newCredential, register, useServer } from './setup.ts';
+import { CREDENTIAL_KEYS, ENDPOINTS, assertTimestamp, assertWire, errors } from './wire.ts';
 
 const endpoint = ENDPOINTS.lookupDs100;
 const context = useServer();

@@ -1,10 +1,9 @@
 /** Spec 5: `POST /AdminInterface/restapi/v1/users/lookup`, from an e-mail address to the user the DS100 endpoints take. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  ENDPOINTS, USER_KEYS, addUser, assertTimestamp, assertWire, auditedCall, call, caller, describeBadBodies, describeRoles, errors,
-  expectRefused, fresh, useServer, type Setup,
-} from './helpers.ts';
+import { describeBadBodies, describeRoles, type Setup } from './matrices.ts';
+import { addUser, auditedCall, call, caller, expectRefused, fresh, useServer } from './setup.ts';
+import { ENDPOINTS, USER_KEYS, assertTimestamp, assertWire, errors } from './wire.ts';
 
 const endpoint = ENDPOINTS.lookupUser;
 const context = useServer();

@@ -11,10 +11,9 @@ import { compileErrors, dereference, validate } from '@readme/openapi-parser';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { OpenAPIV3_1 } from 'openapi-types';
 import { EXAMPLE_ACCESS_ID } from '../../src/http/openapi-examples.ts';
-import { API } from '../helpers/server.ts';
-import {
-  BODY_LIMIT, ENDPOINTS, FORBIDDEN_KEYS, assertWire, call, errors, fixtures, useServer, type Endpoint, type FixtureExample,
-} from './helpers.ts';
+import { API } from '../support/server.ts';
+import { call, useServer } from './setup.ts';
+import { BODY_LIMIT, ENDPOINTS, FORBIDDEN_KEYS, assertWire, errors, fixtures, type Endpoint, type FixtureExample } from './wire.ts';
 
 const context = useServer({ demo: true });
 

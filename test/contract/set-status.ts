@@ -6,12 +6,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Credential, TokenStatus } from '../../src/domain/types.ts';
-import type { TestServer } from '../helpers/server.ts';
-import {
-  STATUS_ITEM_KEYS, addUser, assertFresh, assertWire, auditedCall, bodyFor, call, describeBadBodies, describeIdentifiers,
-  describeNotFound, describeRoles, errors, freshDevice, idsOf, newCredential, register, timed, unknownUser, useServer,
-  type Effect, type Endpoint, type Setup, type Target,
-} from './helpers.ts';
+import type { TestServer } from '../support/server.ts';
+import { describeBadBodies, describeIdentifiers, describeNotFound, describeRoles, idsOf, unknownUser, type Effect, type Setup, type Target } from './matrices.ts';
+import { addUser, auditedCall, bodyFor, call, freshDevice, newCredential, register, timed, useServer } from './setup.ts';
+import { STATUS_ITEM_KEYS, assertFresh, assertWire, errors, type Endpoint } from './wire.ts';
 
 type Item = Record<string, unknown>;
 

@@ -20,7 +20,7 @@ import {
 import type { Actor } from '../../src/domain/types.ts';
 import { ApiError } from '../../src/errors.ts';
 import type { Store } from '../../src/domain/store.ts';
-import { openTestStore, type TestStore } from '../helpers/stores.ts';
+import { openTestStore, type TestStore } from '../support/stores.ts';
 
 const actor: Actor = { subject: 'directory-test', role: null, clientAddress: 'local', requestId: null };
 let opened: TestStore;

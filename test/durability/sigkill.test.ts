@@ -11,8 +11,8 @@ import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Credential, StoredAuditEvent } from '../../src/domain/types.ts';
 import { SQLITE_FILE } from '../../src/store/open.ts';
-import { API, callApi, readKeyFile, runCli, startServe, stopServe, tokenFromKeyFile, type ServeProcess } from '../cli/serve-process.ts';
-import { tempDir } from '../helpers/stores.ts';
+import { API, callApi, readKeyFile, runCli, startServe, stopServe, tokenFromKeyFile, type ServeProcess } from '../support/serve-process.ts';
+import { tempDir } from '../support/stores.ts';
 
 const DEVICE = '140100080';
 const JANE = 'ece30fe9-414c-7536-5403-0656220b3046'; // 014010008031, Disabled in the demo

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { StoredAuditEvent } from '../../src/domain/types.ts';
-import { API, startServer, type TestServer } from '../helpers/server.ts';
+import { API, startServer, type TestServer } from '../support/server.ts';
 
 const JANE = 'ece30fe9-414c-7536-5403-0656220b3046';
 const DEVICE = '140100080';

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { startServer, type TestServer } from '../support/server.ts';
 
 const ENABLE = { deviceSerialNumber: '140100080', userId: 'ece30fe9-414c-7536-5403-0656220b3046' };
 

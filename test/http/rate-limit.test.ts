@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { manualClock } from '../../src/domain/clock.ts';
 import type { Credential } from '../../src/domain/types.ts';
-import { startServer, type Reply, type TestServer } from '../helpers/server.ts';
+import { startServer, type Reply, type TestServer } from '../support/server.ts';
 
 const T0 = 1_750_000_000_000;
 const JANE = 'ece30fe9-414c-7536-5403-0656220b3046';

@@ -16,7 +16,7 @@ import type { StoredAuditEvent } from '../../src/domain/types.ts';
 import {
   ENGINE, SEED, STRESS, all, call, deploy, expectedItems, lookupPairs, makeDirectory, pairEvents, prng, replayPair, statusItems, toggle,
   type Deployment,
-} from './lib.ts';
+} from '../support/reliability.ts';
 import type { StatusItem } from '../../src/domain/credentials.ts';
 
 const CONNECTIONS = 32;

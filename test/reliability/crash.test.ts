@@ -20,11 +20,11 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { StoredAuditEvent } from '../../src/domain/types.ts';
-import type { ServeProcess } from '../cli/serve-process.ts';
+import type { ServeProcess } from '../support/serve-process.ts';
 import {
   ENGINE, SEED, STRESS, all, call, deploy, expectedItems, lastAcked, makeDirectory, matchOwned, pairEvents, prng, replayPair, sleep, statusItems,
   targetOf, toggle, type Deletable, type Deployment, type OwnedOp, type Pair, type PairState,
-} from './lib.ts';
+} from '../support/reliability.ts';
 import type { StatusItem } from '../../src/domain/credentials.ts';
 
 const KILLS = STRESS ? 60 : 5;

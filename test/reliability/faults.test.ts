@@ -38,13 +38,13 @@ import pg from 'pg';
 import type { AuditEvent, StoredAuditEvent } from '../../src/domain/types.ts';
 import { SQLITE_FILE } from '../../src/store/open.ts';
 import { connectionUrl, openPostgresStore, type PostgresStore } from '../../src/store/postgres/index.ts';
-import type { ServeProcess } from '../cli/serve-process.ts';
-import { TEST_DATABASE_URL, freshSchema } from '../helpers/stores.ts';
-import { auditEvent, eventually, startTcpProxy, type ProxyMode, type TcpProxy } from '../scale-out/helpers.ts';
+import type { ServeProcess } from '../support/serve-process.ts';
+import { TEST_DATABASE_URL, freshSchema } from '../support/stores.ts';
+import { auditEvent, eventually, startTcpProxy, type ProxyMode, type TcpProxy } from '../support/scale-out.ts';
 import {
   ENGINE, INTERNAL_BODY, SEED, STRESS, all, call, deploy, expectedItems, get, lastAcked, makeDirectory, matchOwned, pairEvents,
   privateClusterUnavailable, prng, replayPair, sleep, startPrivateCluster, statusItems, targetOf, toggle, type Deployment, type OwnedOp, type Pair,
-} from './lib.ts';
+} from '../support/reliability.ts';
 import type { StatusItem } from '../../src/domain/credentials.ts';
 
 const CLIENTS = 4;

@@ -20,9 +20,9 @@ import { SignJWT } from 'jose';
 import { makeKeyService } from '../../src/auth/keys.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 import { connectionUrl, openPostgresStore, type PostgresStore } from '../../src/store/postgres/index.ts';
-import { seedDemo } from '../helpers/server.ts';
-import { freshSchema, tempDir } from '../helpers/stores.ts';
-import { REDIS_URL, redisPrefix, replayTransitions, seeder } from './helpers.ts';
+import { seedDemo } from '../support/server.ts';
+import { freshSchema, tempDir } from '../support/stores.ts';
+import { REDIS_URL, redisPrefix, replayTransitions, seeder } from '../support/scale-out.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const PUBLIC_URL = 'http://ds100-admin.test';

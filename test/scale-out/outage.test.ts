@@ -13,9 +13,9 @@ import { makeKeyService } from '../../src/auth/keys.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/index.ts';
-import { seedDemo } from '../helpers/server.ts';
-import { freshSchema } from '../helpers/stores.ts';
-import { eventually, seeder, startTcpProxy, type TcpProxy } from './helpers.ts';
+import { seedDemo } from '../support/server.ts';
+import { freshSchema } from '../support/stores.ts';
+import { eventually, seeder, startTcpProxy, type TcpProxy } from '../support/scale-out.ts';
 
 const API = '/AdminInterface/restapi';
 const INTERNAL = { code: '500 INTERNAL_SERVER_ERROR', description: 'An internal error occurred.' };

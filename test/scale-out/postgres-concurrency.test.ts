@@ -17,8 +17,8 @@ import type { Actor } from '../../src/domain/types.ts';
 import { ApiError, apiError } from '../../src/errors.ts';
 import { openPostgresStore } from '../../src/store/postgres/index.ts';
 import { postgresMigrations } from '../../src/store/postgres/migrations.ts';
-import { freshSchema } from '../helpers/stores.ts';
-import { credential, replayTransitions, seeder, sharedSchema, user } from './helpers.ts';
+import { freshSchema } from '../support/stores.ts';
+import { credential, replayTransitions, seeder, sharedSchema, user } from '../support/scale-out.ts';
 
 const admin = (n: number): Actor & { subject: string } => ({ subject: `admin-${n}`, role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: `req-${n}` });
 

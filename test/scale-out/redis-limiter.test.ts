@@ -9,7 +9,7 @@ import { after, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { takeToken, type RatePolicy } from '../../src/ratelimit/limiter.ts';
 import { makeRedisRateLimiter, type LimiterLog, type SharedRateLimiter } from '../../src/ratelimit/redis.ts';
-import { CLOSED_PORT_REDIS_URL, REDIS_URL, eventually, redisPrefix, startTcpProxy } from './helpers.ts';
+import { CLOSED_PORT_REDIS_URL, REDIS_URL, eventually, redisPrefix, startTcpProxy } from '../support/scale-out.ts';
 
 /** Log lines a limiter wrote, by level. */
 function recordingLog(): LimiterLog & { warns: string[]; infos: string[] } {

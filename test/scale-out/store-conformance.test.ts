@@ -11,8 +11,8 @@ import { postgresMigrations } from '../../src/store/postgres/migrations.ts';
 import { sqliteMigrations } from '../../src/store/sqlite/migrations.ts';
 import type { StoredAuditEvent } from '../../src/domain/types.ts';
 import type { AuditQuery, Store } from '../../src/domain/store.ts';
-import { openTestStore, type Engine } from '../helpers/stores.ts';
-import { auditEvent, credential, user } from './helpers.ts';
+import { openTestStore, type Engine } from '../support/stores.ts';
+import { auditEvent, credential, user } from '../support/scale-out.ts';
 
 async function script(store: Store): Promise<unknown[]> {
   const out: unknown[] = [];

@@ -12,7 +12,7 @@ import {
   type ApiResponseError,
 } from '@ds100-admin/sdk';
 import { manualClock } from '../../src/domain/clock.ts';
-import { API, startServer, type TestServer } from '../helpers/server.ts';
+import { API, startServer, type TestServer } from '../support/server.ts';
 
 const JANE = 'ece30fe9-414c-7536-5403-0656220b3046';
 const JOHN = '87927fb7-e185-4c33-c7e3-8e077675973c';

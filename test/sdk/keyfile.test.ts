@@ -4,8 +4,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Ds100AdminClient, KeyFileError, loadKeyFile, parseKeyFile } from '@ds100-admin/sdk';
-import { startServer, type TestServer } from '../helpers/server.ts';
-import { tempDir } from '../helpers/stores.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { tempDir } from '../support/stores.ts';
 
 let server: TestServer;
 const dir = tempDir('ds100-sdk-keyfile-');

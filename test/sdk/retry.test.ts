@@ -12,8 +12,8 @@ import {
   type RetryEvent,
   type RetryOptions,
 } from '@ds100-admin/sdk';
-import { startServer, type TestServer } from '../helpers/server.ts';
-import { startStandIn, tooMany, unavailable, type StandIn, type Step } from './stand-in.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { startStandIn, tooMany, unavailable, type StandIn, type Step } from '../support/stand-in.ts';
 
 const JANE = 'ece30fe9-414c-7536-5403-0656220b3046';
 const lookup = { deviceSerialNumber: '140100080' };

@@ -3,8 +3,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
 import { manualClock } from '../../src/domain/clock.ts';
 import { Ds100AdminClient } from '@ds100-admin/sdk';
-import { API, startServer } from '../helpers/server.ts';
-import { startStandIn } from './stand-in.ts';
+import { API, startServer } from '../support/server.ts';
+import { startStandIn } from '../support/stand-in.ts';
 
 const JANE = 'ece30fe9-414c-7536-5403-0656220b3046';
 

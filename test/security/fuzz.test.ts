@@ -23,8 +23,8 @@ import { demoRegistrations, demoUsers } from '../../src/domain/demo-seed.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
 import type { Actor, Role } from '../../src/domain/types.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
-import { ALEX, DEVICE, JANE, JOHN, REST, STRESS, b64url, errorShapeProblem, rawRequest, snapshot, type RawReply } from './lib.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { ALEX, DEVICE, JANE, JOHN, REST, STRESS, b64url, errorShapeProblem, rawRequest, snapshot, type RawReply } from '../support/attacks.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_250_614);
 const STRESS_RUNS = Number(process.env.FUZZ_RUNS ?? 5000);

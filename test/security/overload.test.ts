@@ -17,10 +17,10 @@ import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { startServer, type TestServer } from '../helpers/server.ts';
-import { tempDir } from '../helpers/stores.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { tempDir } from '../support/stores.ts';
 import type { ConnectionLimits } from '../../src/http/app.ts';
-import { DEVICE, REST, STRESS, errorShapeProblem, parseResponse, rawRequest } from './lib.ts';
+import { DEVICE, REST, STRESS, errorShapeProblem, parseResponse, rawRequest } from '../support/attacks.ts';
 
 /** A socket that neither the timeouts nor the cap closed within this long is a hang. */
 const DEADLINE_MS = 15_000;

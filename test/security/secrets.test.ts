@@ -19,8 +19,8 @@ import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import type { KeyFile } from '../../src/auth/keyfile.ts';
 import { SQLITE_FILE } from '../../src/store/open.ts';
-import { tempDir } from '../helpers/stores.ts';
-import { ALEX, DEVICE, JANE, JOHN, REST, b64url, jws, rawRequest, type RawReply } from './lib.ts';
+import { tempDir } from '../support/stores.ts';
+import { ALEX, DEVICE, JANE, JOHN, REST, b64url, jws, rawRequest, type RawReply } from '../support/attacks.ts';
 
 const BIN = new URL('../../bin/ds100-admin.js', import.meta.url).pathname;
 const DEADLINE_MS = 20_000;

@@ -17,8 +17,8 @@ import { exportJWK } from 'jose';
 import { makeKeyService } from '../../src/auth/keys.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 import type { Actor } from '../../src/domain/types.ts';
-import { startServer, type TestKey, type TestServer } from '../helpers/server.ts';
-import { DEVICE, INVALID_ACCESS_ID, MUTATIONS, REST, STRESS, TOKEN_REFUSED, assertSpring403, b64url, jws, snapshot } from './lib.ts';
+import { startServer, type TestKey, type TestServer } from '../support/server.ts';
+import { DEVICE, INVALID_ACCESS_ID, MUTATIONS, REST, STRESS, TOKEN_REFUSED, assertSpring403, b64url, jws, snapshot } from '../support/attacks.ts';
 
 const operator: Actor = { subject: 'security-test', role: null, clientAddress: 'local', requestId: null };
 

@@ -15,8 +15,8 @@ import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import { sqliteMigrations } from '../../src/store/sqlite/migrations.ts';
 import type { Store } from '../../src/domain/store.ts';
-import { auditEvent, user } from '../helpers/records.ts';
-import { tempDir } from '../helpers/stores.ts';
+import { auditEvent, user } from '../support/records.ts';
+import { tempDir } from '../support/stores.ts';
 
 const dirs: Array<{ dispose(): void }> = [];
 const stores: Store[] = [];

@@ -9,7 +9,7 @@ import { sign as rsaSign, type KeyObject } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { demoRegistrations, demoUsers } from '../../src/domain/demo-seed.ts';
 import type { Store } from '../../src/domain/store.ts';
-import { API } from '../helpers/server.ts';
+import { API } from './server.ts';
 
 /** `npm run test:stress` sets STRESS=1: the long form of every suite. */
 export const STRESS = process.env.STRESS === '1' || process.env.STRESS === 'true';

@@ -22,8 +22,8 @@ import type { Actor, StoredAuditEvent, TokenStatus } from '../../src/domain/type
 import { SQLITE_FILE, openStore } from '../../src/store/open.ts';
 import { connectionUrl, openPostgresStore, type PostgresStore } from '../../src/store/postgres/index.ts';
 import { AUDIT_COLUMNS, toAuditEvent } from '../../src/store/rows.ts';
-import { callApi, readKeyFile, startServe, stopServe, tokenFromKeyFile, type ServeProcess } from '../cli/serve-process.ts';
-import { freshSchema, tempDir, type Engine } from '../helpers/stores.ts';
+import { callApi, readKeyFile, startServe, stopServe, tokenFromKeyFile, type ServeProcess } from './serve-process.ts';
+import { freshSchema, tempDir, type Engine } from './stores.ts';
 
 export const STRESS = process.env.STRESS === '1' || process.env.STRESS === 'true';
 export const ENGINE: Engine = process.env.TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { Redis } from 'ioredis';
 import type { Actor } from '../../src/domain/types.ts';
 import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../../src/store/postgres/index.ts';
-import { freshSchema } from '../helpers/stores.ts';
+import { freshSchema } from './stores.ts';
 
 export const REDIS_URL = process.env.REDIS_URL_TEST || 'redis://127.0.0.1:6379';
 /** A loopback port nothing listens on: connections are refused at once. */
@@ -187,7 +187,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   };
 }
 
-export { auditEvent, credential, user } from '../helpers/records.ts';
+export { auditEvent, credential, user } from './records.ts';
 
 /**
  * Checks a toggling history against the final state. `changed` holds the `changed` enable and
