@@ -18,11 +18,21 @@ export function registerKeyCommands(program: Command): void {
       .addOption(new Option('--role <role>', 'what the key may do').choices([...ROLES]).makeOptionMandatory())
       .option('--description <text>', 'what the key is for')
       .option('--out <dir>', 'folder for the key file (default: <data>/keys)')
-      .option('--public-url <url>', 'URL of the server, written into the key file', process.env.DS100_PUBLIC_URL ?? DEFAULT_PUBLIC_URL),
-  ).action(async (o: DataOptions & { role: Role; description?: string; out?: string; publicUrl: string }) => {
-    const { path } = await usingStore(o, (store) =>
-      makeKeyService({ store, clock: systemClock, publicUrl: o.publicUrl }).create(cliActor(), o.role, o.description ?? null, o.out ?? join(o.data, 'keys')),
-    );
+      .addOption(
+        new Option('--public-url <url>', `URL of the server, written into the key file (default: the one the server last ran with, else ${DEFAULT_PUBLIC_URL})`).env(
+          'DS100_PUBLIC_URL',
+        ),
+      ),
+  ).action(async (o: DataOptions & { role: Role; description?: string; out?: string; publicUrl?: string }) => {
+    const { path } = await usingStore(o, async (store) => {
+      const kept = await store.setting('publicUrl');
+      const given = o.publicUrl?.replace(/\/+$/, '');
+      if (given !== undefined && kept !== null && given !== kept) {
+        console.error(`ds100-admin: warning: --public-url ${given} is not the URL the server runs with (${kept}): that server refuses this key's tokens`);
+      }
+      const publicUrl = given ?? kept ?? DEFAULT_PUBLIC_URL;
+      return makeKeyService({ store, clock: systemClock, publicUrl }).create(cliActor(), o.role, o.description ?? null, o.out ?? join(o.data, 'keys'));
+    });
     console.log(path);
   });
   withDataOptions(keys.command('list').description('list keys (access id, role, created, description)').option('--json', 'print JSON')).action(

@@ -154,6 +154,15 @@ export function registerServeCommand(program: Command): void {
       const port = typeof address === 'object' && address ? address.port : o.port;
       const host = o.host.includes(':') ? `[${o.host}]` : o.host;
       publicUrl ??= `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+      // Kept in the store, so that `keys create` names the URL this server checks `aud` against.
+      const kept = await store.setting('publicUrl');
+      if (kept !== publicUrl) {
+        if (kept !== null) {
+          log.warn({ previous: kept, publicUrl }, 'the public URL changed: tokens from key files that name the previous one are refused');
+        }
+        const url = publicUrl;
+        await store.transaction((tx) => tx.putSetting('publicUrl', url));
+      }
 
       if ((await store.apiKeys()).length === 0) {
         const made = await makeKeyService({ store, clock: systemClock, publicUrl }).createFirst(serverActor, join(o.data, 'keys'));

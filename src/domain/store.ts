@@ -22,7 +22,15 @@ export interface StoreReader {
   deviceCountOfUser(userId: string): Promise<number>;
   apiKey(accessId: string): Promise<ApiKey | null>;
   apiKeys(): Promise<ApiKey[]>;
+  /** A setting the server runs with (`SETTINGS`), or null when none was kept. */
+  setting(name: SettingName): Promise<string | null>;
 }
+
+/**
+ * Settings kept in the store so that every command and instance agrees on them: `publicUrl` is
+ * the URL the server last ran with, which `keys create` writes into key files by default.
+ */
+export type SettingName = 'publicUrl';
 
 export interface StatusChange {
   tokenStatus: TokenStatus;
@@ -47,6 +55,7 @@ export interface StoreTx extends StoreReader {
   insertApiKey(key: ApiKey): Promise<void>;
   deleteApiKey(accessId: string): Promise<boolean>;
   appendAudit(event: AuditEvent): Promise<void>;
+  putSetting(name: SettingName, value: string): Promise<void>;
 }
 
 export interface AuditQuery {

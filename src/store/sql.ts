@@ -39,6 +39,8 @@ export const SQL = {
   insertApiKey: `INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES (${place(5)})`,
   deleteApiKey: 'DELETE FROM api_keys WHERE access_id = ?',
   auditPage: `SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE seq > ? AND at >= ? ORDER BY seq LIMIT ?`,
+  setting: 'SELECT value FROM settings WHERE name = ?',
+  putSetting: 'INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
   ping: 'SELECT 1',
 } as const;
 
@@ -72,6 +74,7 @@ export function sqlReads(db: SqlConnection): StoreReader {
     deviceCountOfUser: async (userId) => Number((await db.rows(SQL.deviceCountOfUser, [userId]))[0]?.[0] ?? 0),
     apiKey: async (accessId) => first(await db.rows(SQL.apiKey, [accessId]), toApiKey),
     apiKeys: async () => (await db.rows(SQL.apiKeys, [])).map(toApiKey),
+    setting: async (name) => first(await db.rows(SQL.setting, [name]), (r) => String(r[0])),
   };
 }
 
@@ -87,6 +90,7 @@ export function sqlWrites(db: SqlConnection): Omit<StoreTx, keyof StoreReader | 
     insertApiKey: async (k) => void (await db.run(SQL.insertApiKey, apiKeyValues(k))),
     deleteApiKey: async (accessId) => (await db.run(SQL.deleteApiKey, [accessId])) > 0,
     appendAudit: async (e) => void (await db.run(insertAuditRows(1), auditValues(e))),
+    putSetting: async (name, value) => void (await db.run(SQL.putSetting, [name, value])),
   };
 }
 

@@ -63,6 +63,28 @@ test('serve on an empty folder: bootstrap key, --public-url, --demo, SIGTERM', a
   }
 });
 
+test('keys create beside a server writes the public URL the server runs with, and warns of another one', async () => {
+  const folder = tempDir('ds100-serve-url-');
+  const beside = await startServe(['--data', folder.path, '--port', '0', '--public-url', 'https://admin.example.com', '--log-level', 'warn']);
+  try {
+    const made = await runCli(['keys', 'create', '--role', 'ReadOnly', '--data', folder.path]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal(made.stderr, '', "no warning when the URL is the server's");
+    const path = made.stdout.trim();
+    assert.equal(readKeyFile(path).adminRestApiUrl, `https://admin.example.com${API}`);
+    const token = await tokenFromKeyFile(path, 'https://admin.example.com');
+    assert.equal((await callApi(beside.url, token, 'POST', '/v1/ds100/lookup', { deviceSerialNumber: '140100080' })).status, 404, 'the key works: 404 for an unknown device, not 403');
+
+    const other = await runCli(['keys', 'create', '--role', 'ReadOnly', '--data', folder.path, '--public-url', 'https://elsewhere.example.com']);
+    assert.equal(other.code, 0, other.stderr);
+    assert.match(other.stderr, /warning: --public-url https:\/\/elsewhere\.example\.com is not the URL the server runs with \(https:\/\/admin\.example\.com\)/);
+    assert.equal(readKeyFile(other.stdout.trim()).adminRestApiUrl, `https://elsewhere.example.com${API}`, 'what the operator asked for, warned');
+  } finally {
+    await stopServe(beside);
+    folder.dispose();
+  }
+});
+
 test('a serve that cannot listen exits 1 with one line, and leaves the data folder free (the next test starts on it)', async () => {
   const taken = createServer();
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));

@@ -79,4 +79,15 @@ export const postgresMigrations: ReadonlyArray<{ version: number; name: string; 
       CREATE INDEX audit_events_at ON audit_events (at);
     `,
   },
+  {
+    version: 5,
+    name: 'settings the server runs with (its public URL)',
+    sql: `
+      CREATE TABLE settings (
+        name   TEXT COLLATE "C" PRIMARY KEY,
+        value  TEXT COLLATE "C" NOT NULL
+      );
+    `,
+  },
+
 ];

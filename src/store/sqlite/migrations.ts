@@ -70,4 +70,15 @@ export const sqliteMigrations: ReadonlyArray<{ version: number; name: string; sq
       CREATE INDEX audit_events_at ON audit_events (at);
     `,
   },
+  {
+    version: 5,
+    name: 'settings the server runs with (its public URL)',
+    sql: `
+      CREATE TABLE settings (
+        name   TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
+
 ];
