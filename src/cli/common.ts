@@ -1,4 +1,6 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
+import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Actor } from '../domain/types.ts';
 import { ApiError } from '../errors.ts';
@@ -29,6 +31,26 @@ export function withDataOptions(command: Command): Command {
   return command
     .option('--data <dir>', 'data folder (SQLite database and key files)', process.env.DS100_DATA ?? './data')
     .option('--database-url <url>', 'PostgreSQL URL instead of the SQLite file (or DATABASE_URL)', process.env.DATABASE_URL);
+}
+
+/** Where `serve` notes the public URL it serves under, for `keys create` to name in key files. */
+const publicUrlFile = (dataDir: string): string => join(dataDir, 'public-url');
+
+/** Notes the public URL of the server on `dataDir` (`serve` does, at each start). */
+export async function recordPublicUrl(dataDir: string, url: string): Promise<void> {
+  await mkdir(dataDir, { recursive: true });
+  const temporary = `${publicUrlFile(dataDir)}.${process.pid}.tmp`;
+  await writeFile(temporary, `${url}\n`);
+  await rename(temporary, publicUrlFile(dataDir));
+}
+
+/** The public URL the last server on `dataDir` served under, if one has started there. */
+export async function recordedPublicUrl(dataDir: string): Promise<string | undefined> {
+  try {
+    return (await readFile(publicUrlFile(dataDir), 'utf8')).trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Opens the store for the length of `work`, and closes it whatever happens. */

@@ -4,9 +4,9 @@ import { writeKeyFile } from '../auth/keyfile.ts';
 import { makeKeyService } from '../auth/keys.ts';
 import { systemClock } from '../domain/clock.ts';
 import { ROLES, type Role } from '../domain/types.ts';
-import { cliActor, usingStore, withDataOptions, type DataOptions } from './common.ts';
+import { cliActor, recordedPublicUrl, usingStore, withDataOptions, type DataOptions } from './common.ts';
 
-/** The public URL a key file names when `--public-url` is not given: the server's default. */
+/** The public URL a key file names when neither `--public-url` nor a server on the data folder says otherwise: the server's default. */
 export const DEFAULT_PUBLIC_URL = 'http://127.0.0.1:8080';
 
 /** `keys create|list|delete`: Administration API keys. */
@@ -19,10 +19,16 @@ export function registerKeyCommands(program: Command): void {
       .addOption(new Option('--role <role>', 'what the key may do').choices([...ROLES]).makeOptionMandatory())
       .option('--description <text>', 'what the key is for')
       .option('--out <dir>', 'folder for the key file (default: <data>/keys)')
-      .option('--public-url <url>', 'URL of the server, written into the key file', process.env.DS100_PUBLIC_URL ?? DEFAULT_PUBLIC_URL),
-  ).action(async (o: DataOptions & { role: Role; description?: string; out?: string; publicUrl: string }) => {
+      .option(
+        '--public-url <url>',
+        `URL of the server, written into the key file (default: DS100_PUBLIC_URL, else the public URL of the last server started on --data, else ${DEFAULT_PUBLIC_URL})`,
+        process.env.DS100_PUBLIC_URL,
+      ),
+  ).action(async (o: DataOptions & { role: Role; description?: string; out?: string; publicUrl?: string }) => {
+    // The server's own URL, https:// when it serves TLS, unless told otherwise.
+    const publicUrl = o.publicUrl ?? (await recordedPublicUrl(o.data)) ?? DEFAULT_PUBLIC_URL;
     const path = await usingStore(o, async (store) => {
-      const { keyFile } = await makeKeyService({ store, clock: systemClock, publicUrl: o.publicUrl }).create(
+      const { keyFile } = await makeKeyService({ store, clock: systemClock, publicUrl }).create(
         cliActor(),
         o.role,
         o.description ?? null,
