@@ -58,6 +58,7 @@ describe('a pair that cannot be served stops the start with one line', () => {
     const run = await serve('--tls-self-signed', '--tls-cert', certFile, '--tls-key', keyFile);
     assert.equal(run.code, 2, run.stderr);
     oneLine(run.stderr);
+    assert.match(run.stderr, /--tls-(cert|key) <file>' cannot be used with option '--tls-self-signed'/);
   });
 
   test('a missing file, a file that is not PEM, a key of another certificate: exit 1, naming the file', async () => {
