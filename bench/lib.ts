@@ -88,7 +88,7 @@ export interface Child {
 }
 
 /** Starts a process and waits for `ready` to appear on its stdout. */
-export async function startChild(args: string[], port: number, ready: RegExp): Promise<Child> {
+export async function startChild(args: string[], port: number, ready: RegExp, scheme: 'http' | 'https' = 'http'): Promise<Child> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await new Promise<void>((ok, fail) => {
@@ -107,7 +107,7 @@ export async function startChild(args: string[], port: number, ready: RegExp): P
   child.stdout!.resume();
   child.stderr!.resume();
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${scheme}://127.0.0.1:${port}`,
     process: child,
     rssMb() {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
@@ -129,6 +129,7 @@ export async function startServer(dataDir: string, extra: string[] = []): Promis
     [CLI, 'serve', '--data', dataDir, '--port', String(port), '--rate-per-key', '1000000000', '--rate-per-address', '1000000000', '--log-level', 'warn', ...extra],
     port,
     /listening on/,
+    extra.includes('--tls-self-signed') ? 'https' : 'http',
   );
 }
 
@@ -205,6 +206,9 @@ export interface Figures {
 export async function load(s: Scenario): Promise<Figures> {
   let n = 0;
   const result = await autocannon({
+    // An https:// URL is loaded over TLS. autocannon itself never checks the server's certificate
+    // (it sets rejectUnauthorized: false); a client that does checks it once per connection, and
+    // these connections are kept alive, so the figure is what a verifying client would see.
     url: s.url,
     connections: s.connections,
     pipelining: 1,

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the side-by-side benchmark (issue 5). In one run, against servers in child
  * processes: a bare node:http baseline, then lookup, toggle (durable writes) and cold-auth on
- * ds100-admin with SQLite, and lookup and toggle on PostgreSQL when a database URL is given.
+ * ds100-admin with SQLite, lookup over TLS with keep-alive (its ratio is to the plain lookup),
+ * and lookup and toggle on PostgreSQL when a database URL is given.
  *
  *   npm run bench                         full run: 10 s per scenario, 64 connections, 10 000 records
  *   npm run bench -- --smoke              seconds, to prove it works (CI)
@@ -117,6 +118,16 @@ async function main(): Promise<void> {
     });
     rows.push({ ...f, ratio: f.reqPerSec / base.reqPerSec, rssMb: server.rssMb() });
     await server.stop();
+
+    // The same folder served over TLS (one server per folder): the same lookups on kept-alive
+    // connections, so the handshakes are few and the figure is the cost of encrypting each answer.
+    const tlsServer = await startServer(sqliteDir, ['--tls-self-signed']);
+    children.push(tlsServer);
+    const tlsToken = signToken({ ...keyFile, adminRestApiUrl: `${tlsServer.url}${API}` }, key);
+    const plainLookup = rows.find((r) => r.scenario === 'lookup')!;
+    const overTls = await load(lookup('lookup over TLS with keep-alive (ratio: to lookup)', tlsServer, tlsToken));
+    rows.push({ ...overTls, ratio: overTls.reqPerSec / plainLookup.reqPerSec, rssMb: tlsServer.rssMb() });
+    await tlsServer.stop();
 
     const baseUrl = args['database-url'];
     if (baseUrl) {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { Ds100AdminClient } from '@ds100-admin/sdk';
 import { CliError, EXIT, parseCount } from './common.ts';
@@ -11,6 +12,7 @@ export interface ClientCliOptions {
   table?: boolean;
   timeout: number;
   retries: number;
+  ca?: string;
 }
 
 /** `--key-file`, `--base-url`, `--json`, ...: the same on every client command. */
@@ -18,6 +20,7 @@ export function withClientOptions(command: Command): Command {
   return command
     .addOption(new Option('--key-file <path>', 'the Administration API key file (<accessID>.key)').env('DS100_KEY_FILE').makeOptionMandatory())
     .option('--base-url <url>', "the server's admin REST URL or origin, instead of the key file's adminRestApiUrl")
+    .option('--ca <file>', "PEM CA certificate(s) to trust for an https:// server instead of the system's (e.g. <data>/tls/ca.pem of serve --tls-self-signed)")
     .option('--audience <url>', 'the JWT aud, when the server is reached at another address than its public URL (a tunnel)')
     .option('--json', 'print JSON (the default when stdout is not a terminal)')
     .option('--table', 'print a table even when stdout is not a terminal')
@@ -31,12 +34,21 @@ export async function clientFrom(o: ClientCliOptions): Promise<Ds100AdminClient>
     return await Ds100AdminClient.fromKeyFile(o.keyFile, {
       ...(o.baseUrl ? { baseUrl: o.baseUrl } : {}),
       ...(o.audience ? { audience: o.audience } : {}),
+      ...(o.ca ? { ca: readCa(o.ca) } : {}),
       timeoutMs: o.timeout * 1000,
       retry: o.retries === 0 ? false : { maxRetries: o.retries },
     });
   } catch (e) {
     if (e instanceof TypeError) throw new CliError(e.message, EXIT.usage);
     throw e;
+  }
+}
+
+function readCa(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new CliError(`cannot read --ca ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, EXIT.usage);
   }
 }
 

@@ -5,7 +5,7 @@ import { systemClock } from '../domain/clock.ts';
 import { ROLES, type Role } from '../domain/types.ts';
 import { cliActor, usingStore, withDataOptions, type DataOptions } from './common.ts';
 
-/** The public URL a key file names when `--public-url` is not given: the server's default. */
+/** The public URL a key file names when neither `--public-url` nor a server on the data folder says otherwise: the server's default. */
 export const DEFAULT_PUBLIC_URL = 'http://127.0.0.1:8080';
 
 /** `keys create|list|delete`: Administration API keys. */

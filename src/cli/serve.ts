@@ -9,7 +9,9 @@ import {
 } from '../http/settings.ts';
 import type { SharedRateLimiter } from '../ratelimit/redis.ts';
 import { openStore } from '../store/open.ts';
-import { parseCount, withDataOptions, type DataOptions } from './common.ts';
+import { loadTlsPair, replaceTlsPair, TlsPairError, type TlsPair } from '../tls/pair.ts';
+import { plainHttpWarning } from '../tls/plain-http.ts';
+import { CliError, EXIT, parseCount, withDataOptions, type DataOptions } from './common.ts';
 
 interface ServeOptions extends DataOptions, ConnectionLimits {
   host: string;
@@ -24,6 +26,9 @@ interface ServeOptions extends DataOptions, ConnectionLimits {
   redisKeyPrefix?: string;
   dbTimeout?: number;
   dbPoolSize?: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsSelfSigned?: boolean;
 }
 
 const MS = (name: string) => parseCount(name, 0, 86_400_000);
@@ -59,6 +64,9 @@ export function registerServeCommand(program: Command): void {
         'take the client address from X-Forwarded-For as written by the proxies in front: their number (e.g. 1), or their addresses and CIDR ranges, comma-separated (e.g. 10.0.0.0/8)',
         trustedProxies,
       )
+      .addOption(new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain allowed); SIGHUP reloads it with --tls-key').conflicts('tlsSelfSigned'))
+      .addOption(new Option('--tls-key <file>', 'the PEM private key (RSA or EC) of --tls-cert').conflicts('tlsSelfSigned'))
+      .option('--tls-self-signed', 'serve HTTPS with a certificate from a local CA made under <data>/tls/ (prints how to trust it)')
       .option('--max-connections <n>', 'open client connections at most; more are closed on arrival (0: no cap)', parseCount('--max-connections', 0, 1e6), DEFAULT_CONNECTION_LIMITS.maxConnections)
       .option('--max-requests-per-socket <n>', 'requests served on one keep-alive connection before it is closed (0: no limit)', parseCount('--max-requests-per-socket', 0, 1e9), DEFAULT_CONNECTION_LIMITS.maxRequestsPerSocket)
       .option('--connection-timeout <ms>', 'close a connection with no traffic for this long (0: never)', MS('--connection-timeout'), DEFAULT_CONNECTION_LIMITS.connectionTimeout)
@@ -71,6 +79,11 @@ export function registerServeCommand(program: Command): void {
       .option('--db-pool-size <n>', 'PostgreSQL: most connections of this instance (default: 10)', parseCount('--db-pool-size', 1, 1000))
       .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info')),
   ).action(async (o: ServeOptions) => {
+    if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
+      throw new CliError(`${o.tlsCert === undefined ? '--tls-key' : '--tls-cert'} needs ${o.tlsCert === undefined ? '--tls-cert' : '--tls-key'} too`, EXIT.usage);
+    }
+    // A certificate that cannot be served stops the start before the database is opened.
+    const givenPair = o.tlsCert && o.tlsKey ? loadPair(o.tlsCert, o.tlsKey) : undefined;
     // The store and the limiter exist before the app whose logger they report faults to.
     // Fastify and the routes load here, not when the CLI starts: other commands never need them.
     const { buildApp } = await import('../http/app.ts');
@@ -106,6 +119,13 @@ export function registerServeCommand(program: Command): void {
           })
         : undefined;
       let publicUrl = o.publicUrl?.replace(/\/+$/, '');
+      const listenHost = o.host.includes(':') ? `[${o.host}]` : o.host;
+      const defaultHost = listenHost === '0.0.0.0' ? '127.0.0.1' : listenHost;
+      // Made while the data folder is this server's (the store holds its lock).
+      const selfSigned = o.tlsSelfSigned
+        ? await (await import('../tls/self-signed.ts')).ensureSelfSigned({ dataDir: o.data, publicHost: publicUrl ? new URL(publicUrl).hostname : defaultHost })
+        : undefined;
+      const tls: TlsPair | undefined = givenPair ?? selfSigned?.pair;
       const started = buildApp({
         store,
         publicUrl: () => publicUrl!,
@@ -118,6 +138,7 @@ export function registerServeCommand(program: Command): void {
         ...(limiter ? { limiter } : {}),
         processMetrics: true,
         signatureThread: true,
+        ...(tls ? { tls } : {}),
         connections: {
           maxConnections: o.maxConnections,
           maxRequestsPerSocket: o.maxRequestsPerSocket,
@@ -145,6 +166,23 @@ export function registerServeCommand(program: Command): void {
       };
       process.on('SIGTERM', () => shutdown('SIGTERM'));
       process.on('SIGINT', () => shutdown('SIGINT'));
+      if (tls) {
+        // New connections get the files' pair from now on; open ones finish with the old. A pair
+        // that does not load leaves the one in use, and the log says why.
+        let reloading = Promise.resolve();
+        const reload = async (): Promise<void> => {
+          try {
+            const pair = o.tlsSelfSigned
+              ? (await (await import('../tls/self-signed.ts')).ensureSelfSigned({ dataDir: o.data, publicHost: new URL(publicUrl!).hostname })).pair
+              : loadTlsPair(o.tlsCert!, o.tlsKey!);
+            replaceTlsPair(started.server, pair);
+            started.log.info({ serial: pair.serial, validTo: pair.validTo }, 'SIGHUP: TLS certificate and key reloaded');
+          } catch (error) {
+            started.log.error({ reason: (error as Error).message }, 'SIGHUP: TLS certificate and key not reloaded; still serving the ones in use');
+          }
+        };
+        process.on('SIGHUP', () => (reloading = reloading.then(reload)));
+      }
 
       // Start with shared rate limits when Redis answers; an unreachable one was logged, and the
       // instance serves with its own buckets until it is back.
@@ -152,8 +190,8 @@ export function registerServeCommand(program: Command): void {
       await started.listen({ host: o.host, port: o.port });
       const address = started.server.address();
       const port = typeof address === 'object' && address ? address.port : o.port;
-      const host = o.host.includes(':') ? `[${o.host}]` : o.host;
-      publicUrl ??= `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+      const scheme = tls ? 'https' : 'http';
+      publicUrl ??= `${scheme}://${defaultHost}:${port}`;
       // Kept in the store, so that `keys create` names the URL this server checks `aud` against.
       const kept = await store.setting('publicUrl');
       if (kept !== publicUrl) {
@@ -163,13 +201,27 @@ export function registerServeCommand(program: Command): void {
         const url = publicUrl;
         await store.transaction((tx) => tx.putSetting('publicUrl', url));
       }
+      // The address bound, not the name given: a host name may stand for loopback or for all interfaces.
+      const bound = typeof address === 'object' && address ? address.address : o.host;
+      const exposed = plainHttpWarning({ host: bound, tls: tls !== undefined, trustProxy: o.trustProxy });
+      if (exposed) {
+        started.log.warn(exposed);
+        console.error(`ds100-admin: warning: ${exposed}`);
+      }
 
       if ((await store.apiKeys()).length === 0) {
         const made = await makeKeyService({ store, clock: systemClock, publicUrl }).createFirst(serverActor, join(o.data, 'keys'));
         if (made) console.log(`bootstrap SuperAdmin key file: ${made.path}`);
       }
       if (o.demo) console.log(`demo directory loaded (${await loadDemo(store, systemClock, serverActor)} records added)`);
-      console.log(`ds100-admin listening on http://${host}:${port} (public URL ${publicUrl}, store ${store.engine})`);
+      if (selfSigned) {
+        const { files, ca, server, reason } = selfSigned;
+        console.log(`TLS: CA ${ca}, server certificate ${server}${reason ? ` (${reason})` : ''}, valid until ${selfSigned.pair.validTo}`);
+        console.log(`TLS CA certificate: ${files.caFile}`);
+        console.log(`  trust it: curl --cacert ${files.caFile} ${publicUrl}/healthz`);
+        console.log(`            REQUESTS_CA_BUNDLE=${files.caFile} (Python requests), NODE_EXTRA_CA_CERTS=${files.caFile} (Node), ds100-admin otp ... --ca ${files.caFile}`);
+      }
+      console.log(`ds100-admin listening on ${scheme}://${listenHost}:${port} (public URL ${publicUrl}, store ${store.engine})`);
     } catch (error) {
       // A start that failed ends the process (the caller reports the error and the exit code),
       // so that a supervisor sees it: nothing opened may keep it alive.
@@ -177,4 +229,13 @@ export function registerServeCommand(program: Command): void {
       throw error;
     }
   });
+}
+
+function loadPair(certFile: string, keyFile: string): TlsPair {
+  try {
+    return loadTlsPair(certFile, keyFile);
+  } catch (error) {
+    if (error instanceof TlsPairError) throw new CliError(error.message, EXIT.failure);
+    throw error;
+  }
 }

@@ -9,6 +9,7 @@ import { makeDirectoryService } from '../domain/directory.ts';
 import { printableJson } from '../domain/printable.ts';
 import { makeMemoryRateLimiter, type RateLimiter } from '../ratelimit/limiter.ts';
 import type { Store } from '../domain/store.ts';
+import { tlsOptions, type TlsPair } from '../tls/pair.ts';
 import './context.ts';
 import { installAudit } from './plugins/audit.ts';
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './plugins/errors.ts';
@@ -44,7 +45,16 @@ export interface AppOptions {
   connections?: Partial<ConnectionLimits>;
   /** Export the process's own metrics (CPU, memory, event loop) at `/metrics` too. */
   processMetrics?: boolean;
+  /** Serve HTTPS with this certificate and key (`replaceTlsPair` swaps them later); plain HTTP without. */
+  tls?: TlsPair;
 }
+
+/**
+ * HSTS over TLS: a year, the figure browsers' preload rules ask for. Without includeSubDomains:
+ * the API's host says nothing about other services under its name, which may serve plain
+ * HTTP; that is for whoever runs the domain to declare.
+ */
+export const HSTS = 'max-age=31536000';
 
 /**
  * The HTTP server: the six endpoints of the contract under `/AdminInterface/restapi`, behind the
@@ -59,6 +69,11 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
   const shortest = Math.min(...[limits.headersTimeout, limits.requestTimeout].filter((t) => t > 0), 4000);
   const bootId = randomBytes(4).toString('hex');
   let seq = 0;
+  const serverOptions = {
+    headersTimeout: limits.headersTimeout,
+    requestTimeout: limits.requestTimeout,
+    connectionsCheckingInterval: Math.max(25, Math.floor(shortest / 4)),
+  };
 
   const logger = options.logger === true ? {} : options.logger;
   const app = Fastify({
@@ -83,11 +98,9 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     keepAliveTimeout: limits.keepAliveTimeout,
     requestTimeout: limits.requestTimeout,
     maxRequestsPerSocket: limits.maxRequestsPerSocket,
-    http: {
-      headersTimeout: limits.headersTimeout,
-      requestTimeout: limits.requestTimeout,
-      connectionsCheckingInterval: Math.max(25, Math.floor(shortest / 4)),
-    },
+    // Fastify hands Node's HTTPS server only the `https` options, so the timeouts go in both.
+    http: serverOptions,
+    ...(options.tls ? { https: { ...serverOptions, ...tlsOptions(options.tls) } } : {}),
     // Requests refused before routing answer in the wire's application error shape too.
     clientErrorHandler,
     frameworkErrors,
@@ -120,9 +133,11 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
   app.decorateRequest('principal', null);
   app.decorateRequest('actor', null);
   // Callback style: an async hook costs a promise per request, and this one never waits.
+  const tls = options.tls !== undefined;
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('X-Request-Id', request.id);
     reply.header('Cache-Control', 'no-store');
+    if (tls) reply.header('Strict-Transport-Security', HSTS);
     done();
   });
   if (options.trustProxy !== undefined) {

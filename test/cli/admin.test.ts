@@ -480,7 +480,7 @@ describe('ds100-admin', { concurrency: 2 }, () => {
     test('every command exits 0 and names its flags', async () => {
       const expected: Array<[string[], string[]]> = [
         [[], ['serve', 'keys', 'users', 'ds100', 'audit']], // the groups' subcommands are checked through their own --help
-        [['serve'], ['--host', '--port', '--data', '--public-url', '--demo']],
+        [['serve'], ['--host', '--port', '--data', '--public-url', '--demo', '--tls-cert', '--tls-key', '--tls-self-signed']],
         [['keys', 'create'], ['--role', '--description', '--data', '--out', 'SuperAdmin', 'HelpDeskAdmin', 'ReadOnly']],
         [['keys', 'list'], ['--data', '--json']],
         [['keys', 'delete'], ['accessID', '--data']],

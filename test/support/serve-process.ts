@@ -35,12 +35,12 @@ export interface CliResult {
  * `fileSizeLimitKiB`, the process may not grow a file past that size (`ulimit -f`): a write past
  * it fails as on a full disk (SIGXFSZ is ignored, so the write gets EFBIG instead of a kill).
  */
-export function runCli(args: string[], options: { timeoutMs?: number; fileSizeLimitKiB?: number } = {}): Promise<CliResult> {
+export function runCli(args: string[], options: { timeoutMs?: number; fileSizeLimitKiB?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const command: [string, string[]] = options.fileSizeLimitKiB
       ? ['/bin/sh', ['-c', `trap '' XFSZ; ulimit -f ${options.fileSizeLimitKiB}; exec "$0" "$@"`, process.execPath, BIN, ...args]]
       : [process.execPath, [BIN, ...args]];
-    const child = spawn(...command, { cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...command, { cwd: ROOT, env: { ...childEnv(), ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -70,7 +70,7 @@ export async function runCliAll(commands: string[][], parallel = 2): Promise<Cli
 
 export interface ServeProcess {
   child: ChildProcess;
-  /** http://127.0.0.1:PORT, from the "listening on" line. */
+  /** http://127.0.0.1:PORT (https:// with TLS), from the "listening on" line. */
   url: string;
   /** The bootstrap key file the server printed, if it made one. */
   bootstrapKeyFile: string | undefined;
@@ -128,8 +128,8 @@ export async function startServe(args: string[], timeoutMs = 60_000): Promise<Se
     });
   };
 
-  const listening = await waitForLine(/^ds100-admin listening on (http:\/\/\S+)/);
-  const url = /listening on (http:\/\/\S+)/.exec(listening)![1]!;
+  const listening = await waitForLine(/^ds100-admin listening on (https?:\/\/\S+)/);
+  const url = /listening on (https?:\/\/\S+)/.exec(listening)![1]!;
   const bootstrap = lines.map((l) => /^bootstrap SuperAdmin key file: (.+)$/.exec(l)?.[1]).find((p) => p !== undefined);
   return { child, url, bootstrapKeyFile: bootstrap, lines, stderr: () => stderr, waitForLine, exited };
 }

@@ -1,4 +1,4 @@
-import { sign, type KeyObject } from 'node:crypto';
+import { X509Certificate, sign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   ConnectionError,
@@ -11,6 +11,7 @@ import {
 } from './errors.ts';
 import { loadKeyFile, parseKeyFile, parsePrivateKey, type KeyFile } from './keyfile.ts';
 import { parseRetryAfter, retryDelay, retryPolicy, retryReason, sleep, type RetryOptions } from './retry.ts';
+import { exchange, makeAgents, type Agents, type Exchange } from './transport.ts';
 import {
   ENDPOINTS,
   MAX_TOKEN_LIFETIME_SECONDS,
@@ -61,6 +62,13 @@ export interface ClientOptions {
   clock?: SdkClock;
   /** The `User-Agent` header; default `ds100-admin-sdk/<version>`. */
   userAgent?: string;
+  /**
+   * The CA certificate(s) to trust for an `https://` server, PEM (a string or a Buffer, several
+   * concatenated are fine): e.g. the `ca.pem` of `serve --tls-self-signed`. It replaces the
+   * default trusted CAs for this client, like `curl --cacert`; without it, Node's defaults and
+   * `NODE_EXTRA_CA_CERTS` apply.
+   */
+  ca?: string | Buffer;
 }
 
 /** Options of one call; they override the client's. */
@@ -144,6 +152,7 @@ export class Ds100AdminClient {
   readonly #timeoutMs: number;
   readonly #retry: RetryOptions | false | undefined;
   readonly #userAgent: string;
+  readonly #agents: Agents;
   #cached: CachedToken | undefined;
   #minting: Promise<CachedToken> | undefined;
 
@@ -158,6 +167,7 @@ export class Ds100AdminClient {
    *   accessId: '139f6495-e447-4a26-a765-5c01b6b152d5',
    *   privateKey: readFileSync('private.pem', 'utf8'),
    *   retry: { maxRetries: 5 },
+   *   ca: readFileSync('ca.pem'), // only for a server whose certificate a private CA signed
    * });
    * ```
    */
@@ -177,6 +187,7 @@ export class Ds100AdminClient {
     retryPolicy(options.retry); // validates
     this.#retry = options.retry;
     this.#userAgent = options.userAgent ?? `ds100-admin-sdk/${SDK_VERSION}`;
+    this.#agents = makeAgents(checkCa(options.ca));
   }
 
   /**
@@ -187,6 +198,7 @@ export class Ds100AdminClient {
    * ```ts
    * const client = await Ds100AdminClient.fromKeyFile('./data/keys/139f6495-e447-4a26-a765-5c01b6b152d5.key', {
    *   timeoutMs: 10_000,
+   *   ca: readFileSync('./data/tls/ca.pem'), // a server started with --tls-self-signed
    * });
    * ```
    */
@@ -359,20 +371,9 @@ export class Ds100AdminClient {
     const onAbort = () => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
 
-    let status: number;
-    let responseHeaders: Headers;
-    let text: string;
+    let answer: Exchange;
     try {
-      const res = await fetch(`${this.baseUrl}${path}`, {
-        method,
-        headers,
-        body: JSON.stringify(body),
-        signal: controller.signal,
-        redirect: 'manual',
-      });
-      status = res.status;
-      responseHeaders = res.headers;
-      text = await res.text();
+      answer = await exchange(`${this.baseUrl}${path}`, { method, headers, body: JSON.stringify(body), signal: controller.signal, agents: this.#agents });
     } catch (error) {
       if (signal?.aborted) throw new RequestAbortedError({ cause: signal.reason });
       if (timedOut) throw new RequestTimeoutError(timeoutMs, { cause: error });
@@ -382,7 +383,8 @@ export class Ds100AdminClient {
       signal?.removeEventListener('abort', onAbort);
     }
 
-    const requestId = responseHeaders.get('x-request-id') ?? undefined;
+    const { status, text } = answer;
+    const requestId = answer.header('x-request-id');
     if (status >= 300 || status < 200) {
       let parsed: unknown;
       try {
@@ -390,13 +392,13 @@ export class Ds100AdminClient {
       } catch {
         parsed = undefined;
       }
-      const location = responseHeaders.get('location');
+      const location = answer.header('location');
       const reply = {
         status,
         requestId,
         body: parsed,
         text: location && status < 400 ? `redirected to ${location}: use that as the base URL` : text.slice(0, 2000),
-        retryAfterMs: parseRetryAfter(responseHeaders.get('retry-after')),
+        retryAfterMs: parseRetryAfter(answer.header('retry-after') ?? null),
       };
       const error = errorForReply(reply);
       // The server's clock has the token expired while ours does not: sign a new one next time.
@@ -421,7 +423,7 @@ function checkTimeout(ms: number): number {
   return ms;
 }
 
-/** The network error code of a failed fetch, which undici keeps in `cause` (or in an AggregateError's first error). */
+/** The network error code of a failed request: on the error itself, in its `cause`, or in an AggregateError's first error. */
 function networkCode(error: unknown): string | undefined {
   let e: unknown = error;
   for (let depth = 0; depth < 4 && e; depth++) {
@@ -436,8 +438,33 @@ function networkCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/** OpenSSL's codes for a server certificate that no trusted CA vouches for. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+]);
+
 function connectionError(error: unknown, baseUrl: string): ConnectionError {
   const code = networkCode(error);
   const detail = (error as { cause?: { message?: string } })?.cause?.message ?? (error as Error)?.message ?? String(error);
-  return new ConnectionError(`cannot reach ${baseUrl}: ${code ?? detail}${code && detail !== code ? ` (${detail})` : ''}`, code, { cause: error });
+  const hint =
+    code && UNTRUSTED_CERTIFICATE.has(code)
+      ? "; the server's certificate is not signed by a CA this client trusts: give the client that CA (SDK option `ca`, CLI --ca FILE, or NODE_EXTRA_CA_CERTS)"
+      : '';
+  return new ConnectionError(`cannot reach ${baseUrl}: ${code ?? detail}${code && detail !== code ? ` (${detail})` : ''}${hint}`, code, { cause: error });
+}
+
+/** `ca` as given, once checked to hold a PEM certificate (a `TypeError` otherwise). */
+function checkCa(ca: string | Buffer | undefined): string | Buffer | undefined {
+  if (ca === undefined) return undefined;
+  if (typeof ca !== 'string' && !Buffer.isBuffer(ca)) throw new TypeError('ca must be a PEM string or a Buffer');
+  try {
+    new X509Certificate(ca);
+  } catch {
+    throw new TypeError('ca holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
+  }
+  return ca;
 }
