@@ -12,6 +12,7 @@ import { makeMemoryRateLimiter, type RateLimiter } from '../ratelimit/limiter.ts
 import { makeEmulatorClock } from './clock.ts';
 import { makeFaults } from './faults.ts';
 import { makeJournal } from './journal.ts';
+import { pooledKeyPairs } from './key-pool.ts';
 import { CONTROL_PREFIX, installEmulator } from './plugin.ts';
 import { applySeed, checkSeed, readSeedFile, type Seed, type SeedResult } from './seed.ts';
 import { EmulatorControl } from './control-client.ts';
@@ -140,7 +141,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     if (options.demo) await loadDemo(resettable.store, clock, seeder);
     // A key per role the seed names none for, so that a test can call as any role at once.
     const missing = ROLES.filter((role) => !(seed.keys ?? []).some((k) => k.role === role));
-    const made = await seedNow({ ...seed, keys: [...(seed.keys ?? []), ...missing.map((role) => ({ role, description: `emulator ${role}` }))] });
+    const pairs = await pooledKeyPairs(missing.length);
+    const defaults = missing.map((role, i) => ({ role, description: `emulator ${role}`, privateKeyPem: pairs[i]!.privateKeyPem }));
+    const made = await seedNow({ ...seed, keys: [...(seed.keys ?? []), ...defaults] });
     await resettable.snapshot();
 
     const keyFiles = {} as Record<Role, string>;
