@@ -2,7 +2,8 @@
 # Proves the two packages install and work as a user gets them: packs @ds100-admin/sdk and
 # ds100-admin, installs both tarballs into an empty project, type-checks a consumer file that
 # imports the SDK under `strict` (no TypeBox, no server package in its types), starts
-# `npx ds100-admin serve --demo` from the installed package and drives it through the installed SDK.
+# `npx ds100-admin serve --demo` from the installed package and drives it through the installed SDK,
+# then starts the emulator from `ds100-admin/testing`.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -73,4 +74,24 @@ result=$(node out/consumer.js "$key")
 echo "packed-install: driven through the installed SDK: $result"
 echo "$result" | grep -q '"status":"Disabled","records":[1-9][0-9]*,"missing":true' || { echo "packed-install: unexpected answer" >&2; exit 1; }
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+
+# The emulator as a Node test runner gets it: `ds100-admin/testing`, driven through the installed SDK.
+cat > emulator.mjs <<'JS'
+import { Ds100AdminClient } from '@ds100-admin/sdk';
+import { startEmulator } from 'ds100-admin/testing';
+
+const emulator = await startEmulator({ seed: { users: [{ id: 'u-1', email: 'pat@example.com' }] } });
+try {
+  await emulator.control.addFault({ path: '/v1/users/lookup', status: 503, count: 1 });
+  const client = await Ds100AdminClient.fromKeyFile(emulator.keyFiles.ReadOnly, { retry: { baseDelayMs: 5 } });
+  const user = await client.lookupUser({ email: 'pat@example.com' });
+  const statuses = (await emulator.control.requests()).map((e) => e.status);
+  console.log(JSON.stringify({ user: user.id, statuses }));
+} finally {
+  await emulator.close();
+}
+JS
+result=$(node emulator.mjs)
+echo "packed-install: ds100-admin/testing: $result"
+[ "$result" = '{"user":"u-1","statuses":[503,200]}' ] || { echo "packed-install: unexpected emulator answer" >&2; exit 1; }
 echo "packed-install: passed"

@@ -2,7 +2,8 @@
  * `npm run bench`: the side-by-side benchmark (issue 5). In one run, against servers in child
  * processes: a bare node:http baseline, then lookup, toggle (durable writes) and cold-auth on
  * ds100-admin with SQLite, lookup over TLS with keep-alive (its ratio is to the plain lookup),
- * and lookup and toggle on PostgreSQL when a database URL is given.
+ * and lookup and toggle on PostgreSQL when a database URL is given; then `emulate`'s start-up and
+ * its reset with `--records` users and registrations seeded.
  *
  *   npm run bench                         full run: 10 s per scenario, 64 connections, 10 000 records
  *   npm run bench -- --smoke              seconds, to prove it works (CI)
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { connectionUrl } from '../src/store/postgres/index.ts';
+import { emulateFigures, printEmulateFigures } from './emulate.ts';
 import {
   API, ROOT, createKey, deviceOf, freePort, load, lookupScenario, report, runCli, signToken, startChild, startServer, userIdOf, writeDataset,
   type Child, type Figures, type Scenario,
@@ -154,7 +156,9 @@ async function main(): Promise<void> {
       await pgServer.stop();
     }
 
-    report('bench', rows, { smoke, duration, connections, records, node: process.version });
+    const emulate = await emulateFigures(records, smoke ? 3 : 11);
+    printEmulateFigures(emulate);
+    report('bench', rows, { smoke, duration, connections, records, node: process.version, emulate });
     const failures = rows.filter((r) => r.unexpected + r.errors > 0);
     if (failures.length > 0) {
       console.error(`bench: FAILED: unexpected statuses or errors in ${failures.map((r) => r.scenario).join(', ')}`);

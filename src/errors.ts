@@ -69,10 +69,21 @@ const catalog = {
   },
   TOO_MANY_KEYS: { status: 409, description: 'A tenant holds at most 10 Administration API keys.' },
 
-  // 429, 500, 503
+  // 429, 500, 503, 504 (the last as a proxy in front answers when the server is too slow; the
+  // emulator injects it in this shape).
   TOO_MANY_REQUESTS: { status: 429, description: 'Too many requests.' },
   INTERNAL: { status: 500, description: 'An internal error occurred.' },
   UNAVAILABLE: { status: 503, description: 'The service is not ready.' },
+  GATEWAY_TIMEOUT: { status: 504, description: 'The server did not answer in time.' },
+
+  // The control API of `ds100-admin emulate` (src/emulator/), never served by `serve`.
+  CONTROL_TOKEN_REQUIRED: {
+    status: 401,
+    description: 'The emulator control API needs the control token that emulate printed (Authorization: Bearer <controlToken>).',
+  },
+  EMULATOR_INVALID: { status: 400, description: (what: string, where: string, rule: string) => `Invalid ${what}: ${where} ${rule}.` },
+  SEED_UNSUPPORTED: { status: 400, description: (section: string) => `The seed section '${section}' is not supported yet.` },
+  FAULT_NOT_FOUND: { status: 404, description: (id: string) => `Fault rule ${id} not found` },
 } as const satisfies Record<string, { status: number; kind?: 'forbidden'; description: string | ((...a: string[]) => string) }>;
 
 export type ErrorName = keyof typeof catalog;

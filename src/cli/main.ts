@@ -3,6 +3,7 @@ import { VERSION } from '../contract/version.ts';
 import { registerAuditCommand } from './audit.ts';
 import { EXIT, reportError } from './common.ts';
 import { registerDirectoryCommands } from './directory.ts';
+import { registerEmulateCommand } from './emulate.ts';
 import { registerKeyCommands } from './keys.ts';
 import { registerOtpCommands } from './otp.ts';
 import { registerServeCommand } from './serve.ts';
@@ -21,6 +22,7 @@ const program = new Command('ds100-admin')
 program.exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
 
 registerServeCommand(program);
+registerEmulateCommand(program);
 registerKeyCommands(program);
 registerDirectoryCommands(program);
 registerAuditCommand(program);

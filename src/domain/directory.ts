@@ -233,6 +233,16 @@ export function makeDirectoryService({ store, clock }: DirectoryServiceDeps) {
       }),
 
     /**
+     * Adding users and registrations inside a transaction the caller holds, with the rules of
+     * `addUser` and `register` and no audit event of their own: for a caller that commits many
+     * records (and other changes) all or nothing, and audits them its own way (the emulator's seed).
+     */
+    within: (tx: StoreTx) => ({
+      addUser: (input: NewUser): Promise<User> => addUserIn(tx, input),
+      register: (input: NewRegistration): Promise<Credential> => registerIn(tx, input),
+    }),
+
+    /**
      * Adds many users (or registrations) in transactions of `batchSize` records, so that
      * memory stays flat whatever the size of the input. A record that breaks a rule or conflicts
      * with what is there is reported to `onFailure` and the import goes on; a record already

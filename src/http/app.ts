@@ -110,6 +110,7 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
       customOptions: { coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, verbose: true },
     },
   });
+  app.decorate('clock', clock);
   app.server.maxConnections = limits.maxConnections > 0 ? limits.maxConnections : Infinity;
   // Only JSON is accepted (spec 1); any other content type is refused as a 400.
   app.removeContentTypeParser('text/plain');

@@ -2,8 +2,13 @@ import type { FastifyContextConfig, FastifyInstance, FastifyRequest, RouteOption
 import type { Endpoint } from '../contract/endpoints.ts';
 import type { Principal } from '../auth/token.ts';
 import type { Actor } from '../domain/types.ts';
+import type { Clock } from '../domain/clock.ts';
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** The time every check and timestamp of this server uses (buildApp's `clock`). */
+    clock: Clock;
+  }
   interface FastifyContextConfig {
     /** The contract's endpoint a route serves. Routes without one are not authenticated or audited. */
     endpoint?: Endpoint;

@@ -8,7 +8,7 @@ import { ApiError, apiError } from '../../errors.ts';
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError): FastifyReply {
   if (error.forbidden) {
     return reply.code(403).send({
-      timestamp: Date.now(),
+      timestamp: request.server.clock.now(),
       status: 403,
       error: 'Forbidden',
       message: error.description,

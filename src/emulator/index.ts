@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyServerOptions } from 'fastify';
+import { REST_BASE_PATH } from '../contract/limits.ts';
+import { loadDemo } from '../domain/demo-seed.ts';
+import { ROLES, type Actor, type Role } from '../domain/types.ts';
+import { DEFAULT_RATE_LIMITS, REDACTED_PATHS, buildApp, type RateLimits } from '../http/app.ts';
+import { makeMemoryRateLimiter, type RateLimiter } from '../ratelimit/limiter.ts';
+import { makeEmulatorClock } from './clock.ts';
+import { makeFaults } from './faults.ts';
+import { makeJournal } from './journal.ts';
+import { pooledKeyPairs } from './key-pool.ts';
+import { CONTROL_PREFIX, installEmulator } from './plugin.ts';
+import { applySeed, checkSeed, readSeedFile, type Seed, type SeedResult } from './seed.ts';
+import { EmulatorControl } from './control-client.ts';
+
+export { EmulatorControl } from './control-client.ts';
+export type { Seed, SeedResult } from './seed.ts';
+export type { ClockChange, ClockState } from './clock.ts';
+export type { FaultInput, FaultRule } from './faults.ts';
+export type { JournalEntry, JournalFilter } from './journal.ts';
+
+export interface EmulatorOptions {
+  /** The records to start with (and to go back to on reset): a seed, or the path of a JSON seed file. */
+  seed?: Seed | string;
+  /** Load the directory of the vendor's published examples too (`serve --demo`). */
+  demo?: boolean;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0: any free port. */
+  port?: number;
+  /** Default: those of `serve`. */
+  rateLimits?: RateLimits;
+  /** Default: no log. */
+  logger?: FastifyServerOptions['logger'] | false;
+}
+
+/** What `emulate` prints as its one JSON line, and `startEmulator` answers. */
+export interface EmulatorInfo {
+  /** The server's public URL: `http://127.0.0.1:PORT`. */
+  baseUrl: string;
+  /** The admin REST URL, as in a key file: `{baseUrl}/AdminInterface/restapi`. */
+  restApiUrl: string;
+  /** Where the OAuth token endpoint will be found; OAuth clients are not served yet. */
+  issuerUrl: string;
+  /** `{baseUrl}/_emulator`. */
+  controlUrl: string;
+  /** Send as `Authorization: Bearer <controlToken>` to the control API. */
+  controlToken: string;
+  /** A key file per role (the first key of that role the seed gave, or one made for it). */
+  keyFiles: Record<Role, string>;
+  /** Every key of the seed, with its key file. */
+  keys: SeedResult['keys'];
+  /** The records the start-up seed made, by id. */
+  seeded: Omit<SeedResult, 'keys'>;
+  /** The JWK of an OAuth client: null until the server has OAuth clients. */
+  oauthClientJwkFile: string | null;
+  /** The CA file under TLS: null, TLS is not offered by the emulator yet. */
+  caFile: string | null;
+  /** The throwaway folder of the database and key files, removed by `close`. */
+  dataDir: string;
+}
+
+export interface Emulator extends EmulatorInfo {
+  control: EmulatorControl;
+  close(): Promise<void>;
+}
+
+const seeder: Actor = { subject: 'emulator-seed', role: null, clientAddress: 'local', requestId: null };
+
+/** Memory-backed when the system has one (Linux's /dev/shm): no fsync reaches a disk, and a reset copies in RAM. */
+const scratchRoot = (): string => (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
+
+/**
+ * `ds100-admin emulate` from code: the real server over a throwaway SQLite store, seeded, with the
+ * control API (`/_emulator/`: reset, seed, clock, faults, journal) and a typed client for it.
+ *
+ * @example
+ * ```ts
+ * const emulator = await startEmulator({ seed: { users: [{ id: 'u1', email: 'a@example.com' }] } });
+ * const client = await Ds100AdminClient.fromKeyFile(emulator.keyFiles.HelpDeskAdmin);
+ * await emulator.control.addFault({ path: '/v1/users/lookup', status: 503, count: 1 });
+ * await emulator.close();
+ * ```
+ */
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const seed = typeof options.seed === 'string' ? await readSeedFile(options.seed) : checkSeed(options.seed ?? {});
+  const dataDir = await mkdtemp(join(scratchRoot(), 'ds100-emulate-'));
+  const keyDir = join(dataDir, 'keys');
+  const closers: Array<() => Promise<void>> = [() => rm(dataDir, { recursive: true, force: true })];
+  const close = async (): Promise<void> => {
+    for (const c of closers.splice(0).reverse()) await c();
+  };
+  try {
+    const { openResettableStore } = await import('./store.ts');
+    const resettable = await openResettableStore(dataDir);
+    closers.push(() => resettable.store.close());
+    const clock = makeEmulatorClock();
+    const rateLimits = options.rateLimits ?? DEFAULT_RATE_LIMITS;
+    let buckets = makeMemoryRateLimiter(clock);
+    const limiter: RateLimiter = { take: (bucket, policy) => buckets.take(bucket, policy) };
+    let baseUrl = '';
+    const app = buildApp({
+      store: resettable.store,
+      clock,
+      publicUrl: () => baseUrl,
+      rateLimits,
+      limiter,
+      logger: options.logger ? { ...(options.logger === true ? {} : options.logger), redact: REDACTED_PATHS } : false,
+    });
+    closers.push(() => app.close());
+    const controlToken = randomBytes(32).toString('base64url');
+    const faults = makeFaults();
+    const journal = makeJournal();
+    const seedNow = (s: Seed) => applySeed(s, { store: resettable.store, clock, actor: seeder, publicUrl: baseUrl, keyDir });
+    installEmulator(app, {
+      controlToken,
+      faults,
+      journal,
+      perKey: rateLimits.perKey,
+      clock,
+      seed: seedNow,
+      async reset() {
+        await resettable.restore();
+        clock.reset();
+        buckets = makeMemoryRateLimiter(clock);
+        faults.clear();
+        journal.clear();
+      },
+    });
+
+    await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : options.port;
+    const host = (options.host ?? '127.0.0.1').includes(':') ? `[${options.host}]` : (options.host ?? '127.0.0.1');
+    baseUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+
+    if (options.demo) await loadDemo(resettable.store, clock, seeder);
+    // A key per role the seed names none for, so that a test can call as any role at once.
+    const missing = ROLES.filter((role) => !(seed.keys ?? []).some((k) => k.role === role));
+    const pairs = await pooledKeyPairs(missing.length);
+    const defaults = missing.map((role, i) => ({ role, description: `emulator ${role}`, privateKeyPem: pairs[i]!.privateKeyPem }));
+    const made = await seedNow({ ...seed, keys: [...(seed.keys ?? []), ...defaults] });
+    await resettable.snapshot();
+
+    const keyFiles = {} as Record<Role, string>;
+    for (const k of made.keys) keyFiles[k.role] ??= k.keyFile;
+    const info: EmulatorInfo = {
+      baseUrl,
+      restApiUrl: `${baseUrl}${REST_BASE_PATH}`,
+      issuerUrl: baseUrl,
+      controlUrl: `${baseUrl}${CONTROL_PREFIX}`,
+      controlToken,
+      keyFiles,
+      keys: made.keys,
+      seeded: { users: made.users, registrations: made.registrations },
+      oauthClientJwkFile: null,
+      caFile: null,
+      dataDir,
+    };
+    return { ...info, control: new EmulatorControl(info.controlUrl, controlToken), close };
+  } catch (error) {
+    await close().catch(() => {});
+    throw error;
+  }
+}

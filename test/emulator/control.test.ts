@@ -1,0 +1,261 @@
+/**
+ * `ds100-admin emulate`'s control API over real HTTP (src/emulator/): its refusal without the
+ * control token, its absence under `serve`, reset, seed, the clock, faults and the journal, and
+ * the SDK's retries seen through injected faults and the journal.
+ */
+import assert from 'node:assert/strict';
+import { createPrivateKey, sign as rsaSign } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { ConnectionError, Ds100AdminClient, ServerError, type RetryEvent } from '@ds100-admin/sdk';
+import { startEmulator, type Emulator } from '../../src/emulator/index.ts';
+import { EmulatorControlError } from '../../src/emulator/control-client.ts';
+import { API, startServer } from '../support/server.ts';
+
+const USER = 'seed-user-1';
+const DEVICE = '150100001';
+const TOKEN = '015010000131';
+const LOOKUP = `${API}/v1/ds100/lookup`;
+const seed = {
+  users: [{ id: USER, email: 'pat.seed@example.com', firstName: 'Pat', lastName: 'Seed' }],
+  registrations: [{ user: USER, deviceSerialNumber: DEVICE, tokenSerialNumber: TOKEN, tokenStatus: 'Disabled' as const, pinSet: true }],
+};
+
+let emulator: Emulator;
+before(async () => {
+  emulator = await startEmulator({ seed });
+});
+after(() => emulator.close());
+beforeEach(() => emulator.control.reset());
+
+interface KeyFileJson {
+  accessID: string;
+  accessKey: string;
+  adminRestApiUrl: string;
+}
+const keyFile = (role: 'SuperAdmin' | 'HelpDeskAdmin' | 'ReadOnly'): KeyFileJson => JSON.parse(readFileSync(emulator.keyFiles[role], 'utf8')) as KeyFileJson;
+
+/** An RS256 token as a client signs it, at `nowSeconds`. */
+function token(nowSeconds: number, role: 'HelpDeskAdmin' | 'ReadOnly' = 'HelpDeskAdmin'): string {
+  const k = keyFile(role);
+  const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const input = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64({ sub: k.accessID, iat: nowSeconds, exp: nowSeconds + 600, aud: k.adminRestApiUrl })}`;
+  return `${input}.${rsaSign('sha256', Buffer.from(input), createPrivateKey(k.accessKey)).toString('base64url')}`;
+}
+
+async function call(method: string, url: string, body?: unknown, authorization?: string) {
+  const res = await fetch(url, {
+    method,
+    headers: { ...(authorization ? { authorization } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, json: text ? (JSON.parse(text) as unknown) : null };
+}
+
+const lookupAs = (authorization: string) => call('POST', `${emulator.baseUrl}${LOOKUP}`, { deviceSerialNumber: DEVICE }, authorization);
+const client = (events: RetryEvent[] = []) =>
+  Ds100AdminClient.fromKeyFile(emulator.keyFiles.HelpDeskAdmin, { retry: { baseDelayMs: 5, maxDelayMs: 50, onRetry: (e) => events.push(e) } });
+
+const CONTROL_ROUTES: Array<[string, string, unknown?]> = [
+  ['POST', '/reset'],
+  ['POST', '/seed', { users: [{ email: 'x@example.com' }] }],
+  ['GET', '/clock'],
+  ['PUT', '/clock', { offsetSeconds: 10 }],
+  ['GET', '/faults'],
+  ['POST', '/faults', { path: '/v1/ds100/lookup', status: 500 }],
+  ['DELETE', '/faults'],
+  ['DELETE', '/faults/fault-1'],
+  ['GET', '/requests'],
+  ['DELETE', '/requests'],
+];
+
+describe('the control API', () => {
+  test('refuses every route without the control token, or with another, and changes nothing', async () => {
+    for (const [method, path, body] of CONTROL_ROUTES) {
+      for (const authorization of [undefined, 'Bearer wrong', `Bearer ${token(Math.floor(Date.now() / 1000), 'HelpDeskAdmin')}`, emulator.controlToken]) {
+        const r = await call(method, `${emulator.controlUrl}${path}`, body, authorization);
+        assert.equal(r.status, 401, `${method} ${path} with ${authorization?.slice(0, 12)}`);
+        assert.deepEqual(Object.keys(r.json as object), ['code', 'description']);
+        assert.equal((r.json as { code: string }).code, '401 UNAUTHORIZED');
+      }
+    }
+    assert.equal((await emulator.control.clock()).offsetSeconds < 1, true, 'the clock was not moved');
+    assert.deepEqual(await emulator.control.faults(), []);
+    assert.equal((await call('POST', `${emulator.baseUrl}/AdminInterface/restapi/v1/users/lookup`, { email: 'x@example.com' }, `Bearer ${token(Math.floor(Date.now() / 1000))}`)).status, 404);
+  });
+
+  test('does not exist under serve, with or without a token', async () => {
+    const server = await startServer();
+    try {
+      for (const [method, path, body] of CONTROL_ROUTES) {
+        for (const authorization of [undefined, `Bearer ${emulator.controlToken}`]) {
+          const r = await call(method, `${server.url}/_emulator${path}`, body, authorization);
+          assert.equal(r.status, 404, `${method} ${path}`);
+          assert.equal((r.json as { code: string }).code, '404 NOT_FOUND');
+        }
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('seed and reset', () => {
+  test('the start-up seed is there with the ids it pinned, status and PIN as given', async () => {
+    const [record] = (await (await client()).lookupDs100({ deviceSerialNumber: DEVICE })) as Array<{ tokenStatus: string; pinSet: boolean; userId: string; tokenSerialNumber: string }>;
+    assert.deepEqual([record?.userId, record?.tokenSerialNumber, record?.tokenStatus, record?.pinSet], [USER, TOKEN, 'Disabled', true]);
+  });
+
+  test('reset undoes changes made through the API and records seeded since, and keeps the seeded keys', async () => {
+    const sdk = await client();
+    await sdk.enableOtp({ deviceSerialNumber: DEVICE, userId: USER });
+    const added = await emulator.control.seed({ users: [{ id: 'later', email: 'later@example.com' }], keys: [{ role: 'ReadOnly' }] });
+    assert.deepEqual(added.users, ['later']);
+    assert.equal(added.keys.length, 1);
+    assert.ok(readFileSync(added.keys[0]!.keyFile, 'utf8').includes(added.keys[0]!.accessId));
+    await sdk.lookupUser({ email: 'later@example.com' });
+
+    const { tookMs } = await emulator.control.reset();
+    assert.equal(typeof tookMs, 'number');
+    const [record] = await sdk.lookupDs100({ deviceSerialNumber: DEVICE });
+    assert.equal(record?.tokenStatus, 'Disabled');
+    await assert.rejects(sdk.lookupUser({ email: 'later@example.com' }), { status: 404 });
+    const gone = await Ds100AdminClient.fromKeyFile(added.keys[0]!.keyFile, { retry: false });
+    await assert.rejects(gone.lookupDs100({ deviceSerialNumber: DEVICE }), { status: 403 });
+  });
+
+  test('a seed that breaks a rule is refused whole, naming the record', async () => {
+    await assert.rejects(
+      emulator.control.seed({
+        users: [{ id: 'fresh', email: 'fresh@example.com' }],
+        registrations: [{ user: 'fresh', deviceSerialNumber: '1', tokenSerialNumber: TOKEN }],
+      }),
+      (e: EmulatorControlError) => e.status === 409 && /registrations\/0: OTP credential 015010000131 already exists/.test(e.message),
+    );
+    await assert.rejects((await client()).lookupUser({ email: 'fresh@example.com' }), { status: 404 });
+    await assert.rejects(emulator.control.seed({ users: [{ email: 7 }] } as never), (e: EmulatorControlError) => e.status === 400 && /\/users\/0\/email/.test(e.message));
+  });
+
+  test('OAuth clients in a seed are refused as not supported yet', async () => {
+    await assert.rejects(
+      emulator.control.seed({ oauthClients: [{ clientId: 'x' }] }),
+      (e: EmulatorControlError) => e.status === 400 && /'oauthClients' is not supported yet/.test(e.message),
+    );
+  });
+});
+
+describe('the clock', () => {
+  test('a token expired by moving the clock is refused, and a fresh one accepted', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const early = `Bearer ${token(now)}`;
+    assert.equal((await lookupAs(early)).status, 200);
+    const state = await emulator.control.setClock({ offsetSeconds: 2 * 3600 });
+    assert.equal(state.frozen, false);
+    const refused = await lookupAs(early);
+    assert.equal(refused.status, 403);
+    assert.equal((refused.json as { message: string }).message, 'Expired Access Token is not allowed');
+    // The refusal's timestamp is the emulated moment, not the real one.
+    assert.ok((refused.json as { timestamp: number }).timestamp >= (now + 2 * 3600) * 1000);
+    assert.equal((await lookupAs(`Bearer ${token(now + 2 * 3600)}`)).status, 200);
+  });
+
+  test('a frozen clock stands still and stamps the changes the API makes', async () => {
+    const at = '2030-01-02T03:04:05.000Z';
+    const set = await emulator.control.setClock({ now: at, frozen: true });
+    assert.deepEqual([set.now, set.frozen], [at, true]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal((await emulator.control.clock()).now, at, 'still');
+    const t = Date.parse(at) / 1000;
+    const [item] = (await lookupAs(`Bearer ${token(t)}`)).json as Array<{ tokenStatus: string }>;
+    assert.equal(item?.tokenStatus, 'Disabled');
+    const r = await call('PATCH', `${emulator.baseUrl}${API}/v1/ds100/enable/otp`, { deviceSerialNumber: DEVICE, userId: USER }, `Bearer ${token(t)}`);
+    assert.equal((r.json as Array<{ tokenStatusChangedAt: string }>)[0]?.tokenStatusChangedAt, at);
+    assert.equal((await emulator.control.setClock({ advanceSeconds: 60 })).now, '2030-01-02T03:05:05.000Z');
+  });
+
+  test('a clock change that is not one is refused', async () => {
+    for (const bad of [{}, { now: 'yesterday' }, { offsetSeconds: 'x' }, { frozen: true, extra: 1 }]) {
+      await assert.rejects(emulator.control.setClock(bad as never), (e: EmulatorControlError) => e.status === 400, JSON.stringify(bad));
+    }
+  });
+});
+
+describe('faults and the journal', () => {
+  test('the SDK retries injected 429s, honouring Retry-After, as the journal shows', async () => {
+    const rule = await emulator.control.addFault({ method: 'POST', path: '/v1/ds100/lookup', status: 429, retryAfterSeconds: 1, count: 2 });
+    const events: RetryEvent[] = [];
+    const records = await (await client(events)).lookupDs100({ deviceSerialNumber: DEVICE });
+    assert.equal(records.length, 1);
+    const journal = await emulator.control.requests({ path: '/v1/ds100/lookup' });
+    assert.deepEqual(journal.map((e) => [e.status, e.fault]), [[429, rule.id], [429, rule.id], [200, null]]);
+    assert.deepEqual(journal[0]!.answer, { code: '429 TOO_MANY_REQUESTS', description: 'Too many requests.' });
+    assert.deepEqual(events.map((e) => e.reason), ['429', '429']);
+    for (const e of events) assert.ok(e.delayMs >= 1000, `waited ${e.delayMs} ms after Retry-After: 1`);
+    for (let i = 1; i < journal.length; i++) assert.ok(Date.parse(journal[i]!.at) - Date.parse(journal[i - 1]!.at) >= 1000, 'attempts a Retry-After apart');
+    assert.deepEqual((await emulator.control.faults()).map((f) => [f.hits, f.remaining]), [[2, 0]]);
+  });
+
+  test('an injected 429 carries the headers and body of a real one', async () => {
+    await emulator.control.addFault({ path: '/v1/ds100/lookup', status: 429, retryAfterSeconds: 7 });
+    const r = await lookupAs(`Bearer ${token(Math.floor(Date.now() / 1000))}`);
+    assert.equal(r.status, 429);
+    assert.equal(r.headers.get('retry-after'), '7');
+    for (const h of ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'x-request-id']) assert.ok(r.headers.get(h), h);
+    assert.equal(r.headers.get('cache-control'), 'no-store');
+    assert.deepEqual(r.json, { code: '429 TOO_MANY_REQUESTS', description: 'Too many requests.' });
+  });
+
+  test('the SDK retries an injected 503 and a closed connection, and gives up on a 500', async () => {
+    await emulator.control.addFault({ path: '/v1/users/lookup', status: 503, count: 1 });
+    await emulator.control.addFault({ path: '/v1/users/lookup', close: true, count: 1 });
+    const events: RetryEvent[] = [];
+    const sdk = await client(events);
+    assert.equal((await sdk.lookupUser({ email: 'pat.seed@example.com' })).id, USER);
+    assert.equal(events[0]?.reason, '503');
+    assert.ok(events[1]?.error instanceof ConnectionError, `second retry after a closed connection, got ${events[1]?.reason}`);
+    const journal = await emulator.control.requests({ path: '/v1/users/lookup' });
+    assert.deepEqual(journal.map((e) => e.status), [503, null, 200]);
+    assert.deepEqual(journal[0]!.answer, { code: '503 SERVICE_UNAVAILABLE', description: 'The service is not ready.' });
+
+    await emulator.control.addFault({ path: '/v1/users/*', status: 500 });
+    await assert.rejects(sdk.lookupUser({ email: 'pat.seed@example.com' }), (e: unknown) => e instanceof ServerError && e.status === 500);
+    assert.equal((await emulator.control.requests({ path: '/v1/users/lookup', status: 500 })).length, 1, 'a 500 is not retried');
+  });
+
+  test('a rule matches a body member, and a probability of 0 never fires', async () => {
+    await emulator.control.addFault({ path: '/v1/ds100/lookup', body: { deviceSerialNumber: 'other' }, status: 504 });
+    await emulator.control.addFault({ path: '/v1/ds100/lookup', status: 500, probability: 0 });
+    const auth = `Bearer ${token(Math.floor(Date.now() / 1000))}`;
+    assert.equal((await lookupAs(auth)).status, 200);
+    const other = await call('POST', `${emulator.baseUrl}${LOOKUP}`, { deviceSerialNumber: 'other' }, auth);
+    assert.equal(other.status, 504);
+    assert.deepEqual(other.json, { code: '504 GATEWAY_TIMEOUT', description: 'The server did not answer in time.' });
+    await assert.rejects(emulator.control.addFault({ path: '/x', status: 418 } as never), (e: EmulatorControlError) => e.status === 400);
+    await assert.rejects(emulator.control.addFault({ path: '/x' }), (e: EmulatorControlError) => e.status === 400);
+    await assert.rejects(emulator.control.removeFault('fault-999'), (e: EmulatorControlError) => e.status === 404);
+    await emulator.control.clearFaults();
+    assert.deepEqual(await emulator.control.faults(), []);
+  });
+
+  test('the journal says who called and what came back, never the Authorization header', async () => {
+    const good = token(Math.floor(Date.now() / 1000));
+    await lookupAs(`Bearer ${good}`);
+    const forged = `${good.slice(0, good.lastIndexOf('.'))}.AAAA`;
+    await lookupAs(`Bearer ${forged}`);
+    const entries = await emulator.control.requests();
+    assert.equal(entries.length, 2);
+    const [ok, refused] = entries;
+    assert.deepEqual(ok!.caller, { accessId: keyFile('HelpDeskAdmin').accessID, role: 'HelpDeskAdmin', verified: true });
+    assert.deepEqual([ok!.method, ok!.path, ok!.body, ok!.status], ['POST', LOOKUP, { deviceSerialNumber: DEVICE }, 200]);
+    assert.equal((ok!.answer as unknown[]).length, 1);
+    assert.deepEqual(refused!.caller, { accessId: keyFile('HelpDeskAdmin').accessID, role: null, verified: false });
+    assert.equal(refused!.status, 403);
+    const text = JSON.stringify(entries);
+    assert.ok(!text.includes(good.split('.')[2]!) && !/authorization/i.test(text), 'no token, no Authorization');
+    assert.equal((await emulator.control.requests({ status: 403 })).length, 1);
+    assert.equal((await emulator.control.requests({ since: ok!.seq })).length, 1);
+    await emulator.control.clearRequests();
+    assert.deepEqual(await emulator.control.requests(), []);
+  });
+});
