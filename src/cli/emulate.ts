@@ -10,6 +10,7 @@ interface EmulateOptions {
   ratePerKey: number;
   ratePerAddress: number;
   logLevel: string;
+  tlsSelfSigned?: boolean;
 }
 
 export function registerEmulateCommand(program: Command): void {
@@ -20,6 +21,7 @@ export function registerEmulateCommand(program: Command): void {
     )
     .option('--seed <file>', 'JSON file of users, registrations and keys to start with, and to go back to on reset')
     .option('--demo', "load the users and DS100s that the vendor's published examples need")
+    .option('--tls-self-signed', 'serve HTTPS with a certificate from a CA made for this run (the JSON line names it as caFile)')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0: any free port)', parseCount('--port', 0, 65535), 0)
     .option('--rate-per-key <n>', 'requests per minute per API key (also the burst)', parseCount('--rate-per-key', 1, 1e9), DEFAULT_RATE_LIMITS.perKey.capacity)
@@ -30,6 +32,7 @@ export function registerEmulateCommand(program: Command): void {
       const emulator = await startEmulator({
         ...(o.seed !== undefined ? { seed: o.seed } : {}),
         ...(o.demo ? { demo: true } : {}),
+        ...(o.tlsSelfSigned ? { tlsSelfSigned: true } : {}),
         host: o.host,
         port: o.port,
         rateLimits: { perKey: { capacity: o.ratePerKey, windowSeconds: 60 }, perAddress: { capacity: o.ratePerAddress, windowSeconds: 60 } },

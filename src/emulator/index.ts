@@ -36,6 +36,8 @@ export interface EmulatorOptions {
   rateLimits?: RateLimits;
   /** Default: no log. */
   logger?: FastifyServerOptions['logger'] | false;
+  /** Serve HTTPS with a certificate from a CA made for this emulator (`caFile` names it). */
+  tlsSelfSigned?: boolean;
 }
 
 /** What `emulate` prints as its one JSON line, and `startEmulator` answers. */
@@ -58,7 +60,7 @@ export interface EmulatorInfo {
   seeded: Omit<SeedResult, 'keys'>;
   /** The JWK of an OAuth client: null until the server has OAuth clients. */
   oauthClientJwkFile: string | null;
-  /** The CA file under TLS: null, TLS is not offered by the emulator yet. */
+  /** The CA file under `tlsSelfSigned` (trust it to reach `baseUrl`); null over plain HTTP. */
   caFile: string | null;
   /** The throwaway folder of the database and key files, removed by `close`. */
   dataDir: string;
@@ -103,7 +105,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     let buckets = makeMemoryRateLimiter(clock);
     const limiter: RateLimiter = { take: (bucket, policy) => buckets.take(bucket, policy) };
     let baseUrl = '';
+    const listenHost = options.host ?? '127.0.0.1';
+    const selfSigned = options.tlsSelfSigned
+      ? await (await import('../tls/self-signed.ts')).ensureSelfSigned({ dataDir, publicHost: listenHost === '0.0.0.0' ? '127.0.0.1' : listenHost })
+      : undefined;
     const app = buildApp({
+      ...(selfSigned ? { tls: selfSigned.pair } : {}),
       store: resettable.store,
       clock,
       publicUrl: () => baseUrl,
@@ -136,7 +143,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : options.port;
     const host = (options.host ?? '127.0.0.1').includes(':') ? `[${options.host}]` : (options.host ?? '127.0.0.1');
-    baseUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+    baseUrl = `${selfSigned ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
 
     if (options.demo) await loadDemo(resettable.store, clock, seeder);
     // A key per role the seed names none for, so that a test can call as any role at once.
@@ -158,7 +165,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       keys: made.keys,
       seeded: { users: made.users, registrations: made.registrations },
       oauthClientJwkFile: null,
-      caFile: null,
+      caFile: selfSigned?.files.caFile ?? null,
       dataDir,
     };
     return { ...info, control: new EmulatorControl(info.controlUrl, controlToken), close };

@@ -259,3 +259,17 @@ describe('faults and the journal', () => {
     assert.deepEqual(await emulator.control.requests(), []);
   });
 });
+
+test('emulate with tlsSelfSigned serves HTTPS: a client trusting the printed CA gets through, one that does not is refused', async () => {
+  const tls = await startEmulator({ tlsSelfSigned: true, demo: true });
+  try {
+    assert.match(tls.baseUrl, /^https:\/\/127\.0\.0\.1:\d+$/);
+    assert.ok(tls.caFile, 'the JSON line names the CA file');
+    const trusting = await Ds100AdminClient.fromKeyFile(tls.keyFiles.ReadOnly, { ca: readFileSync(tls.caFile!, 'utf8'), retry: false });
+    assert.equal((await trusting.lookupUser({ email: 'jane.doe@example.com' })).id, 'ece30fe9-414c-7536-5403-0656220b3046');
+    const untrusting = await Ds100AdminClient.fromKeyFile(tls.keyFiles.ReadOnly, { retry: false });
+    await assert.rejects(untrusting.lookupUser({ email: 'jane.doe@example.com' }), (e: unknown) => e instanceof ConnectionError);
+  } finally {
+    await tls.close();
+  }
+});
