@@ -90,7 +90,7 @@ function runSuite(title: string, files: string[], env: Record<string, string>): 
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--test', `--test-concurrency=${stress ? 1 : 2}`, `--test-timeout=${stress ? 3_600_000 : 180_000}`, '--test-reporter=tap', ...files],
+      ['--import', 'tsx', '--test', `--test-concurrency=${stress ? 1 : 2}`, `--test-timeout=${stress ? 3_600_000 : 600_000}`, '--test-reporter=tap', ...files],
       { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
     );
     const counts: Counts = { pass: 0, fail: 0, skipped: 0, cancelled: 0 };
