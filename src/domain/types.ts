@@ -39,6 +39,10 @@ export interface AuditTarget {
   tokenSerialNumber?: string;
   email?: string;
   accessId?: string;
+  /** An OAuth client's id. */
+  clientId?: string;
+  /** How many records an import added. */
+  count?: string;
 }
 
 export interface AuditEvent extends Actor {
@@ -52,4 +56,6 @@ export interface AuditEvent extends Actor {
 /** An audit event as read back, with its position in the trail. */
 export interface StoredAuditEvent extends AuditEvent {
   seq: number;
+  /** When the event was committed to the trail: the event log's `eventLogDate` (docs/contract.md, section 11). */
+  loggedAt: string;
 }

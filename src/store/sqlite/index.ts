@@ -4,11 +4,12 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { allAuditEvents, auditPagesOf, type AuditQuery, type Store, type StoreTx } from '../../domain/store.ts';
-import type { ApiKey, StoredAuditEvent } from '../../domain/types.ts';
+import { systemClock, type Clock } from '../../domain/clock.ts';
+import type { ApiKey, AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
 import { AuditBuffer } from '../audit-buffer.ts';
 import { applyMigrations } from '../migrate.ts';
 import type { Cells } from '../rows.ts';
-import { SQL, readAuditPage, sqlReads, sqlWrites, type SqlConnection } from '../sql.ts';
+import { SQL, readAuditPage, sqlAuditLogReads, sqlReads, sqlWrites, writeAuditEvents, type SqlConnection } from '../sql.ts';
 import { lockFolder } from './folder-lock.ts';
 import { sqliteMigrations } from './migrations.ts';
 
@@ -30,6 +31,8 @@ export interface SqliteStoreOptions {
    * process holds it. The server gives one; commands run beside it do not.
    */
   lockFile?: string;
+  /** Stamps the events of each commit (their `loggedAt`); default the system clock. */
+  clock?: Clock;
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -192,8 +195,17 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     return key;
   };
   const writes = sqliteConnection(writer, busyTimeoutMs);
+  const clock = options.clock ?? systemClock;
+  /** The audit events of the job running now; written with the batch's commit if the job succeeds. */
+  let jobEvents: AuditEvent[] = [];
   // One writer: transactions already take turns, so there is nothing to lock.
-  const tx: StoreTx = { ...sqlReads(writes), ...sqlWrites(writes), lockUser: async () => {}, lockKeys: async () => {} };
+  const tx: StoreTx = {
+    ...sqlReads(writes),
+    ...sqlWrites(writes),
+    lockUser: async () => {},
+    lockKeys: async () => {},
+    appendAudit: async (event) => void jobEvents.push(event),
+  };
   const maxBatch = options.maxBatch ?? 256;
   const readPage = readAuditPage(sqliteConnection(reader, busyTimeoutMs));
   const ping = reader.prepare(SQL.ping).pluck();
@@ -271,17 +283,20 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     const durable = batch.length > 0;
     const events = pendingAudit.take();
     try {
-      for (const e of events) await tx.appendAudit(e);
       for (const job of batch) {
         writer.exec('SAVEPOINT job');
+        jobEvents = [];
         try {
           outcomes.push({ ok: true, value: await job.work(tx) });
           writer.exec('RELEASE job');
+          events.push(...jobEvents);
         } catch (error) {
           writer.exec('ROLLBACK TO job; RELEASE job');
           outcomes.push({ ok: false, value: error });
         }
       }
+      // Stamped last, under the write lock that a reader's seal also waits for (contract 11).
+      await writeAuditEvents(writes, events, clock.nowIso());
       writer.exec('COMMIT');
       pendingAudit.written();
     } catch (error) {
@@ -327,6 +342,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   const store: Store = {
     engine: 'sqlite',
     ...reads,
+    ...sqlAuditLogReads(sqliteConnection(reader, busyTimeoutMs)),
     apiKey: cachedApiKey,
     transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
       if (closed) return Promise.reject(new Error('store is closed'));
