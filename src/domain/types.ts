@@ -7,6 +7,9 @@ export { ROLES, TOKEN_STATUSES, type Role, type TokenStatus } from '../contract/
 
 export const DEVICE_TYPE = 'SecurID DS100';
 
+/** The tenant's name in key files and the event log, unless the operator names it. */
+export const DEFAULT_CUSTOMER_NAME = 'ds100-admin';
+
 /** A user of the directory: the wire's user record (contract 5). Absent values are `null`, never missing. */
 export type User = Static<typeof UserRecord>;
 

@@ -85,7 +85,7 @@ export async function seedDemo(store: Store, clock: Clock = systemClock): Promis
  */
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
   const clock = options.clock ?? systemClock;
-  const { store, dispose } = await openTestStore(options.engine);
+  const { store, dispose } = await openTestStore(options.engine, options.clock ? { clock } : {});
   let url = '';
   const app = buildApp({
     store,

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
+import type { Clock } from '../../src/domain/clock.ts';
 import type { Store } from '../../src/domain/store.ts';
 
 export type Engine = 'sqlite' | 'postgres';
@@ -44,13 +45,13 @@ export async function freshSchema(prefix = 'ds100_t', url = TEST_DATABASE_URL): 
 }
 
 /** A fresh, empty store of the engine named by `engine` (default: TEST_STORE, else sqlite). */
-export async function openTestStore(engine: Engine = (process.env.TEST_STORE as Engine) || 'sqlite'): Promise<TestStore> {
+export async function openTestStore(engine: Engine = (process.env.TEST_STORE as Engine) || 'sqlite', options: { clock?: Clock } = {}): Promise<TestStore> {
   if (engine === 'postgres') {
     const { openPostgresStore } = await import('../../src/store/postgres/index.ts');
     const fresh = await freshSchema();
     let store: Store;
     try {
-      store = await openPostgresStore({ url: fresh.url, schema: fresh.schema, poolSize: 4 });
+      store = await openPostgresStore({ url: fresh.url, schema: fresh.schema, poolSize: 4, ...options });
     } catch (error) {
       await fresh.dispose();
       throw error;
@@ -68,7 +69,7 @@ export async function openTestStore(engine: Engine = (process.env.TEST_STORE as 
   }
   if (engine !== 'sqlite') throw new Error(`unknown test store "${String(engine)}" (TEST_STORE is sqlite or postgres)`);
   const dir = tempDir();
-  const store = await openSqliteStore({ file: join(dir.path, 'test.db') });
+  const store = await openSqliteStore({ file: join(dir.path, 'test.db'), ...options });
   return {
     store,
     async dispose() {
