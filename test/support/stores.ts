@@ -12,6 +12,8 @@ export interface TestStore {
   store: Store;
   /** Removes what the store left behind (temporary folder, schema). */
   dispose(): Promise<void>;
+  /** Where it lives, for a second instance or process on the same data: the SQLite file, or the PostgreSQL schema. */
+  location: { file: string } | { url: string; schema: string };
 }
 
 /** A temporary folder removed by `dispose`. */
@@ -58,6 +60,7 @@ export async function openTestStore(engine: Engine = (process.env.TEST_STORE as 
     }
     return {
       store,
+      location: { url: fresh.url, schema: fresh.schema },
       async dispose() {
         try {
           await store.close();
@@ -69,9 +72,11 @@ export async function openTestStore(engine: Engine = (process.env.TEST_STORE as 
   }
   if (engine !== 'sqlite') throw new Error(`unknown test store "${String(engine)}" (TEST_STORE is sqlite or postgres)`);
   const dir = tempDir();
-  const store = await openSqliteStore({ file: join(dir.path, 'test.db'), ...options });
+  const file = join(dir.path, 'test.db');
+  const store = await openSqliteStore({ file, ...options });
   return {
     store,
+    location: { file },
     async dispose() {
       await store.close();
       dir.dispose();
