@@ -3,6 +3,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { makeKeyService } from '../auth/keys.ts';
 import { systemClock } from '../domain/clock.ts';
 import { loadDemo } from '../domain/demo-seed.ts';
+import { startAuditPruning } from '../domain/retention.ts';
 import type { Actor } from '../domain/types.ts';
 import {
   DEFAULT_CONNECTION_LIMITS, DEFAULT_RATE_LIMITS, REDACTED_PATHS, parseTrustedProxies, type ConnectionLimits, type TrustedProxies,
@@ -90,8 +91,10 @@ export function registerServeCommand(program: Command): void {
     });
     let limiter: SharedRateLimiter | undefined;
     let app: ReturnType<typeof buildApp> | undefined;
+    let pruning: { stop(): Promise<void> } | undefined;
     const closeAll = async (): Promise<void> => {
       await app?.close();
+      await pruning?.stop();
       await limiter?.close();
       await store.close();
     };
@@ -160,6 +163,7 @@ export function registerServeCommand(program: Command): void {
         if (made) console.log(`bootstrap SuperAdmin key file: ${made.path}`);
       }
       if (o.demo) console.log(`demo directory loaded (${await loadDemo(store, systemClock, serverActor)} records added)`);
+      pruning = startAuditPruning({ store, clock: systemClock, log });
       console.log(`ds100-admin listening on http://${host}:${port} (public URL ${publicUrl}, store ${store.engine})`);
     } catch (error) {
       // A start that failed ends the process (the caller reports the error and the exit code),
