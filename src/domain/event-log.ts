@@ -193,7 +193,7 @@ export function makeEventLogService({ store, clock, server }: EventLogDeps) {
     const w = parseExportWindow(query, now);
     const oldest = new Date(now - RETENTION_MS[log]).toISOString();
     const after = w.after > oldest ? w.after : oldest;
-    await store.transaction((tx) => tx.sealAudit(w.upTo));
+    await store.sealAudit(w.upTo);
     let events: LoggedAuditEvent[] = [];
     let total = 0;
     if (after < w.upTo) {

@@ -139,6 +139,11 @@ export interface Store extends StoreReader, AuditLogReader {
    */
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
   /**
+   * `StoreTx.sealAudit` in a transaction of its own, which commits nothing a caller needs to
+   * survive a crash (SQLite spares it the fsync).
+   */
+  sealAudit(end: string): Promise<void>;
+  /**
    * Records an audit event for a call that changed nothing. It is written with the next commit
    * and not awaited: a read is answered without waiting for a disk flush.
    */

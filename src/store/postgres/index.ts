@@ -358,6 +358,10 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
         }
       }
     },
+    async sealAudit(end) {
+      await attempt((tx) => tx.sealAudit(end));
+      reachable();
+    },
     recordAudit(event) {
       if (closed) return;
       pending.push(event);

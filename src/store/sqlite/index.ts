@@ -123,6 +123,8 @@ async function openConnections(file: string): Promise<{ writer: Db; reader: Db }
 
 interface Job {
   work: (tx: StoreTx) => Promise<unknown>;
+  /** False for a job whose caller needs no fsync before its answer (an export's seal). */
+  durable: boolean;
   /** `performance.now()` after which the job fails if it could not start for a lock. */
   deadline: number;
   resolve: (value: unknown) => void;
@@ -256,7 +258,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
         // anyone, so it skips the fsync; the next durable commit syncs the WAL, its frames
         // included. SQLite takes this setting outside a transaction only, hence here, and
         // the batch is taken in the same turn so that no job joins a commit without fsync.
-        const durable = jobs.length > 0;
+        const durable = jobs.some((j) => j.durable);
         if (!durable) writer.pragma('synchronous = NORMAL');
         try {
           writer.exec('BEGIN IMMEDIATE');
@@ -280,7 +282,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   /** Runs and commits a batch that `beginWhenUnlocked` began; each job settles after the COMMIT. */
   async function commitBatch(batch: Job[]): Promise<void> {
     const outcomes: Array<{ ok: boolean; value: unknown }> = [];
-    const durable = batch.length > 0;
+    const durable = batch.some((j) => j.durable);
     const events = pendingAudit.take();
     try {
       for (const job of batch) {
@@ -347,7 +349,15 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
       if (closed) return Promise.reject(new Error('store is closed'));
       return new Promise<T>((resolve, reject) => {
-        jobs.push({ work, deadline: performance.now() + busyTimeoutMs, resolve: resolve as (v: unknown) => void, reject });
+        jobs.push({ work, durable: true, deadline: performance.now() + busyTimeoutMs, resolve: resolve as (v: unknown) => void, reject });
+        schedule();
+      });
+    },
+    sealAudit(end) {
+      if (closed) return Promise.reject(new Error('store is closed'));
+      // It changes one row that no answer depends on surviving a crash: no fsync of its own.
+      return new Promise<void>((resolve, reject) => {
+        jobs.push({ work: (t) => t.sealAudit(end), durable: false, deadline: performance.now() + busyTimeoutMs, resolve: resolve as (v: unknown) => void, reject });
         schedule();
       });
     },
