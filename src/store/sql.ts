@@ -50,6 +50,8 @@ export const SQL = {
   advanceAuditSequence:
     'UPDATE audit_sequence SET logged_at = CASE WHEN logged_at < ? THEN ? ELSE logged_at END, ' +
     'admin_position = admin_position + ?, user_position = user_position + ? WHERE id = 1 RETURNING logged_at, admin_position, user_position',
+  /** The last stamp given, committed: a window ending before it is sealed already (see `sealedAfter`). */
+  auditSequenceStamp: 'SELECT logged_at FROM audit_sequence WHERE id = 1',
   /** A reader's seal: every stamp given from now on is later than `?` (the second value). */
   sealAudit: 'UPDATE audit_sequence SET logged_at = ? WHERE id = 1 AND logged_at <= ?',
   pruneAudit: 'DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE logged_at < ? ORDER BY logged_at LIMIT ?)',
@@ -149,6 +151,17 @@ export function sqlWrites(db: SqlConnection): Omit<StoreTx, keyof StoreReader | 
     sealAudit: async (end) => void (await db.run(SQL.sealAudit, [millisecondAfter(end), end])),
     deleteAuditBefore: (time, limit) => db.run(SQL.pruneAudit, [time, limit]),
   };
+}
+
+/**
+ * Whether a window ending at `end` is sealed already, read without a lock: the sequencer hands
+ * out stamps in the order its row is taken, and a writer keeps the row until its COMMIT, so once
+ * a stamp later than `end` is committed, every stamp at or before `end` is committed too and
+ * every later one is later still. Pages after the first of a fixed window skip the seal.
+ */
+export async function sealedAfter(db: SqlConnection, end: string): Promise<boolean> {
+  const [row] = await db.rows(SQL.auditSequenceStamp, []);
+  return row !== undefined && String(row[0]) > end;
 }
 
 /** The reads of the two event logs (contract 11) on any engine's connection. */

@@ -6,7 +6,7 @@ import type { AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
 import { AuditBuffer } from '../audit-buffer.ts';
 import { applyMigrations } from '../migrate.ts';
 import type { Cells } from '../rows.ts';
-import { SQL, numbered, readAuditPage, sqlAuditLogReads, sqlReads, sqlWrites, writeAuditEvents, type SqlConnection } from '../sql.ts';
+import { SQL, numbered, readAuditPage, sealedAfter, sqlAuditLogReads, sqlReads, sqlWrites, writeAuditEvents, type SqlConnection } from '../sql.ts';
 import { postgresMigrations } from './migrations.ts';
 
 type Row = Record<string, unknown>;
@@ -359,6 +359,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       }
     },
     async sealAudit(end) {
+      if (await sealedAfter(poolSql, end)) return;
       await attempt((tx) => tx.sealAudit(end));
       reachable();
     },

@@ -9,7 +9,7 @@ import type { ApiKey, AuditEvent, StoredAuditEvent } from '../../domain/types.ts
 import { AuditBuffer } from '../audit-buffer.ts';
 import { applyMigrations } from '../migrate.ts';
 import type { Cells } from '../rows.ts';
-import { SQL, readAuditPage, sqlAuditLogReads, sqlReads, sqlWrites, writeAuditEvents, type SqlConnection } from '../sql.ts';
+import { SQL, readAuditPage, sealedAfter, sqlAuditLogReads, sqlReads, sqlWrites, writeAuditEvents, type SqlConnection } from '../sql.ts';
 import { lockFolder } from './folder-lock.ts';
 import { sqliteMigrations } from './migrations.ts';
 
@@ -209,7 +209,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     appendAudit: async (event) => void jobEvents.push(event),
   };
   const maxBatch = options.maxBatch ?? 256;
-  const readPage = readAuditPage(sqliteConnection(reader, busyTimeoutMs));
+  const readerSql = sqliteConnection(reader, busyTimeoutMs);
+  const readPage = readAuditPage(readerSql);
   const ping = reader.prepare(SQL.ping).pluck();
 
   let jobs: Job[] = [];
@@ -344,7 +345,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   const store: Store = {
     engine: 'sqlite',
     ...reads,
-    ...sqlAuditLogReads(sqliteConnection(reader, busyTimeoutMs)),
+    ...sqlAuditLogReads(readerSql),
     apiKey: cachedApiKey,
     transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
       if (closed) return Promise.reject(new Error('store is closed'));
@@ -353,8 +354,9 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
         schedule();
       });
     },
-    sealAudit(end) {
-      if (closed) return Promise.reject(new Error('store is closed'));
+    async sealAudit(end) {
+      if (closed) throw new Error('store is closed');
+      if (await sealedAfter(readerSql, end)) return;
       // It changes one row that no answer depends on surviving a crash: no fsync of its own.
       return new Promise<void>((resolve, reject) => {
         jobs.push({ work: (t) => t.sealAudit(end), durable: false, deadline: performance.now() + busyTimeoutMs, resolve: resolve as (v: unknown) => void, reject });
