@@ -118,7 +118,6 @@ export const ExportLogQuery = Type.Object({
   pageSize: Type.Optional(Type.String({ description: 'Default 100; outside 1 to 100 it is taken as 100' })),
 });
 
-
 /** One event of the administration log, every key always present (contract 11). */
 export const AdminLogEntry = Type.Object({
   eventId: Type.Integer({ description: 'Unique; below 2^53' }),
