@@ -16,6 +16,17 @@ const catalog = {
     status: 400,
     description: (name: string, rule: string) => `Invalid value for property '${name}': ${rule}.`,
   },
+  // Contract 11: the event log exports' query parameters.
+  QUERY_PARAMETER: {
+    status: 400,
+    description: (name: string, rule: string) => `Invalid value for query parameter '${name}': ${rule}.`,
+  },
+  QUERY_PLUS_AS_SPACE: {
+    status: 400,
+    description: (name: string) =>
+      `Invalid value for query parameter '${name}': the '+' of its offset arrived as a space; send it percent-encoded, as %2B.`,
+  },
+  WINDOW_REVERSED: { status: 400, description: 'startTimeAfter must not be later than endTimeOnOrBefore.' },
   BODY_NOT_OBJECT: { status: 400, description: 'The request body must be a JSON object.' },
   BODY_NOT_JSON: { status: 400, description: 'The request body is not valid JSON.' },
   UNSUPPORTED_CONTENT_TYPE: { status: 400, description: 'The request body must be sent as application/json.' },

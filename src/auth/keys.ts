@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { auditEvent } from '../domain/audit.ts';
 import type { Clock } from '../domain/clock.ts';
-import type { Actor, ApiKey, Role } from '../domain/types.ts';
+import { DEFAULT_CUSTOMER_NAME, type Actor, type ApiKey, type Role } from '../domain/types.ts';
 import { apiError } from '../errors.ts';
 import { MAX_API_KEYS } from '../contract/limits.ts';
 import type { Store } from '../domain/store.ts';
@@ -20,7 +20,7 @@ export interface KeyServiceDeps {
  * Administration API keys: the server keeps the public half; the key file with the private half
  * is handed out once, by `create`, and never stored.
  */
-export function makeKeyService({ store, clock, publicUrl, customerName = 'ds100-admin' }: KeyServiceDeps) {
+export function makeKeyService({ store, clock, publicUrl, customerName = DEFAULT_CUSTOMER_NAME }: KeyServiceDeps) {
   async function make(actor: Actor, role: Role, description: string | null, onlyIfNone: boolean, saveTo: string | undefined) {
     const { privateKeyPem, publicKeyPem } = await generateRsaKeyPair();
     const key: ApiKey = { accessId: randomUUID(), role, description, publicKeyPem, createdAt: clock.nowIso() };

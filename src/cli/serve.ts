@@ -3,6 +3,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { makeKeyService } from '../auth/keys.ts';
 import { systemClock } from '../domain/clock.ts';
 import { loadDemo } from '../domain/demo-seed.ts';
+import { startAuditPruning } from '../domain/retention.ts';
 import type { Actor } from '../domain/types.ts';
 import {
   DEFAULT_CONNECTION_LIMITS, DEFAULT_RATE_LIMITS, REDACTED_PATHS, parseTrustedProxies, type ConnectionLimits, type TrustedProxies,
@@ -103,8 +104,10 @@ export function registerServeCommand(program: Command): void {
     });
     let limiter: SharedRateLimiter | undefined;
     let app: ReturnType<typeof buildApp> | undefined;
+    let pruning: { stop(): Promise<void> } | undefined;
     const closeAll = async (): Promise<void> => {
       await app?.close();
+      await pruning?.stop();
       await limiter?.close();
       await store.close();
     };
@@ -221,6 +224,7 @@ export function registerServeCommand(program: Command): void {
         console.log(`  trust it: curl --cacert ${files.caFile} ${publicUrl}/healthz`);
         console.log(`            REQUESTS_CA_BUNDLE=${files.caFile} (Python requests), NODE_EXTRA_CA_CERTS=${files.caFile} (Node), ds100-admin otp ... --ca ${files.caFile}`);
       }
+      pruning = startAuditPruning({ store, clock: systemClock, log });
       console.log(`ds100-admin listening on ${scheme}://${listenHost}:${port} (public URL ${publicUrl}, store ${store.engine})`);
     } catch (error) {
       // A start that failed ends the process (the caller reports the error and the exit code),

@@ -1,7 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import {
-  ClearPinBody, ClearPinResult, CredentialRecords, DeleteBody, LookupBody, SetStatusBody, StatusItems, UserLookupBody, UserRecord,
-  type Role,
+  AdminLogPage, ClearPinBody, ClearPinResult, CredentialRecords, DeleteBody, ExportLogQuery, LookupBody, SetStatusBody, StatusItems,
+  UserEventLogPage, UserLookupBody, UserRecord, type Role,
 } from './schemas.ts';
 
 /**
@@ -15,13 +15,20 @@ export interface Endpoint {
   readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   /** Under REST_BASE_PATH. */
   readonly path: string;
+  /** Other spellings of the path that real clients send, served by the same route (contract 11). */
+  readonly aliases?: readonly string[];
   /** The audit trail's name for the operation, e.g. `ds100.enable`. */
   readonly audit: string;
   /** The roles whose keys may call it. */
   readonly roles: readonly Role[];
   readonly summary: string;
-  readonly tag: 'DS100' | 'Users';
-  readonly body: TSchema;
+  /** The OAuth scope an access token needs to call it (contract 10). */
+  readonly scope?: string;
+  readonly tag: 'DS100' | 'Users' | 'Event log';
+  /** The JSON body of a POST, PATCH or DELETE. */
+  readonly body?: TSchema;
+  /** The query parameters of a GET, for the OpenAPI document and the SDK; the handler reads them. */
+  readonly query?: TSchema;
   /** The 200 answer's shape; null: an empty body. */
   readonly response: TSchema | null;
 }
@@ -29,6 +36,8 @@ export interface Endpoint {
 /** Help desks change credentials; ReadOnly (our extension for auditors and dashboards) only reads. */
 const CHANGERS = ['SuperAdmin', 'HelpDeskAdmin'] as const satisfies readonly Role[];
 const READERS = ['SuperAdmin', 'HelpDeskAdmin', 'ReadOnly'] as const satisfies readonly Role[];
+/** The event logs are for auditors: the help desk does not read what it is audited by. */
+const AUDITORS = ['SuperAdmin', 'ReadOnly'] as const satisfies readonly Role[];
 
 export const endpoints = {
   enableOtp: {
@@ -96,6 +105,32 @@ export const endpoints = {
     tag: 'Users',
     body: UserLookupBody,
     response: UserRecord,
+  },
+  exportAdminLog: {
+    operationId: 'exportAdminLog',
+    method: 'GET',
+    path: '/v1/adminlog/exportlogs',
+    aliases: ['/v1/adminlog/exportLogs'],
+    audit: 'adminlog.export',
+    roles: AUDITORS,
+    scope: 'rsa.audit.admin',
+    summary: 'Export the administration event log, a page of a time window',
+    tag: 'Event log',
+    query: ExportLogQuery,
+    response: AdminLogPage,
+  },
+  exportUserEventLog: {
+    operationId: 'exportUserEventLog',
+    method: 'GET',
+    path: '/v1/usereventlog/exportlogs',
+    aliases: ['/v1/usereventlog/exportLogs'],
+    audit: 'usereventlog.export',
+    roles: AUDITORS,
+    scope: 'rsa.audit.user',
+    summary: "Export the user event log (what was done to end users' credentials), a page of a time window",
+    tag: 'Event log',
+    query: ExportLogQuery,
+    response: UserEventLogPage,
   },
 } as const satisfies Record<string, Endpoint>;
 

@@ -30,3 +30,16 @@ export const EMAIL_MAX_LENGTH = 254;
 export const MAX_API_KEYS = 10;
 /** A user may have at most this many DS100s registered. */
 export const MAX_DEVICES_PER_USER = 5;
+
+/** Contract 11: how long each event log keeps its events, in days. */
+export const ADMIN_LOG_RETENTION_DAYS = 90;
+export const USER_EVENT_LOG_RETENTION_DAYS = 40;
+/** An export page holds at most this many events; also the default page size. */
+export const EXPORT_PAGE_SIZE = 100;
+/** Without `startTimeAfter`, an export starts this long before now. */
+export const EXPORT_DEFAULT_WINDOW_HOURS = 24;
+/**
+ * How far ahead of the server's clock `endTimeOnOrBefore` may be: a collector whose clock runs a
+ * little ahead is served (and later events are stamped after its window); one further ahead is refused.
+ */
+export const EXPORT_MAX_END_AHEAD_SECONDS = 60;

@@ -106,6 +106,72 @@ export const UserRecord = Type.Object({
   lastSyncTime: NullableString(),
 });
 
+/**
+ * Contract 11: the query of both event log exports. Every parameter arrives as text and is read
+ * by the server itself (src/domain/event-log.ts), which names the parameter it cannot read;
+ * parameters it does not know are ignored, as collectors add their own.
+ */
+export const ExportLogQuery = Type.Object({
+  startTimeAfter: Type.Optional(Type.String({ description: 'Exclusive. ISO 8601 with an offset (Z, +05:30 sent as %2B05:30, -00:00), 0 to 9 fractional digits. Default: a day before now' })),
+  endTimeOnOrBefore: Type.Optional(Type.String({ description: 'Inclusive; same forms. Default: now. At most 60 seconds ahead of the server clock' })),
+  pageNumber: Type.Optional(Type.String({ description: 'From 0. Default 0' })),
+  pageSize: Type.Optional(Type.String({ description: 'Default 100; outside 1 to 100 it is taken as 100' })),
+});
+
+/** One event of the administration log, every key always present (contract 11). */
+export const AdminLogEntry = Type.Object({
+  eventId: Type.Integer({ description: 'Unique; below 2^53' }),
+  eventLogDate: Type.String({ description: 'When the event was committed to the trail, e.g. 2025-10-15T15:12:59.899Z' }),
+  eventType: Type.Literal('Administration'),
+  serverURL: Type.String({ description: '{publicUrl}/AdminInterface/' }),
+  serverIPAddress: Type.String(),
+  application: Type.String(),
+  customerId: Type.Integer(),
+  customerName: Type.String(),
+  sourceIPAddress: NullableString('The caller\'s address'),
+  adminUserName: NullableString('The access id of the key (or the OAuth client) that called'),
+  adminUserRole: Type.String({ description: 'e.g. Super Administrator' }),
+  activityKey: Type.String({ description: 'UPPER_SNAKE, one per operation and outcome (docs/contract.md, section 11)' }),
+  activityCode: Type.Integer(),
+  result: Type.Union([Type.Literal('SUCCESS'), Type.Literal('FAIL')]),
+  reasonKey: Type.String({ description: 'Empty when there is none' }),
+  message: Type.String({ description: 'One sentence for a person' }),
+  requiresPublish: Type.Boolean(),
+  targetObject1Id: NullableString(),
+  targetObject1Name: NullableString(),
+  targetObject1Type: NullableString(),
+  targetObject2Id: NullableString(),
+  targetObject2Name: NullableString(),
+  targetObject2Type: NullableString(),
+});
+
+/** One event of the user event log: what was done to one end user's credentials, from that user's side. */
+export const UserEventLogEntry = Type.Object({
+  eventId: Type.Integer({ description: 'The same id as the event in the administration log' }),
+  eventLogDate: Type.String(),
+  eventType: Type.Literal('User'),
+  customerId: Type.Integer(),
+  customerName: Type.String(),
+  userId: Type.String(),
+  userEmailAddress: NullableString('The user\'s address now; null when the user is gone'),
+  deviceSerialNumber: NullableString(),
+  tokenSerialNumber: NullableString(),
+  activityKey: Type.String(),
+  activityCode: Type.Integer(),
+  result: Type.Union([Type.Literal('SUCCESS'), Type.Literal('FAIL')]),
+  reasonKey: Type.String(),
+  message: Type.String({ description: 'One sentence, said to the user' }),
+});
+
+const pageFields = {
+  totalPages: Type.Integer(),
+  totalElements: Type.Integer(),
+  pageSize: Type.Integer(),
+  currentPage: Type.Integer(),
+};
+export const AdminLogPage = Type.Object({ ...pageFields, elements: Type.Array(AdminLogEntry) });
+export const UserEventLogPage = Type.Object({ ...pageFields, userEventLogExportEntries: Type.Array(UserEventLogEntry) });
+
 /** Application errors: 400, 404, 413, 429, 500. */
 export const ErrorBody = Type.Object({
   code: Type.String({ description: 'Status and reason phrase, e.g. "404 NOT_FOUND"' }),
@@ -157,6 +223,11 @@ export const WIRE_TYPES = {
   ErrorResponse: ErrorBody,
   ForbiddenResponse: ForbiddenBody,
   KeyFile: KeyFileRecord,
+  ExportLogQuery,
+  AdminLogEntry,
+  UserEventLogEntry,
+  AdminLogPageResponse: AdminLogPage,
+  UserEventLogPageResponse: UserEventLogPage,
 } satisfies Record<string, TSchema>;
 
 export type SetStatusRequest = Static<typeof SetStatusBody>;
@@ -171,3 +242,8 @@ export type UserResponse = Static<typeof UserRecord>;
 export type ErrorResponse = Static<typeof ErrorBody>;
 export type ForbiddenResponse = Static<typeof ForbiddenBody>;
 export type KeyFile = Static<typeof KeyFileRecord>;
+export type ExportLogQuery = Static<typeof ExportLogQuery>;
+export type AdminLogEntry = Static<typeof AdminLogEntry>;
+export type UserEventLogEntry = Static<typeof UserEventLogEntry>;
+export type AdminLogPageResponse = Static<typeof AdminLogPage>;
+export type UserEventLogPageResponse = Static<typeof UserEventLogPage>;

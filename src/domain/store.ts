@@ -54,8 +54,43 @@ export interface StoreTx extends StoreReader {
   deleteCredential(credentialId: string): Promise<void>;
   insertApiKey(key: ApiKey): Promise<void>;
   deleteApiKey(accessId: string): Promise<boolean>;
+  /**
+   * The event is written when the transaction commits, stamped and numbered then (see
+   * `sealAudit`): its `loggedAt` is the commit's, not the call's.
+   */
   appendAudit(event: AuditEvent): Promise<void>;
   putSetting(name: SettingName, value: string): Promise<void>;
+  /**
+   * Contract 11, the reader's half of the rule that no event appears later inside a window
+   * already read: waits until every event stamped at or before `end` is committed, and makes
+   * every event committed after this transaction stamped later than `end`.
+   */
+  sealAudit(end: string): Promise<void>;
+  /** Deletes at most `limit` of the oldest events logged before `time`; how many it deleted. */
+  deleteAuditBefore(time: string, limit: number): Promise<number>;
+}
+
+/** The two event logs of contract 11, each a view of the trail with its own numbering. */
+export type AuditLog = 'admin' | 'user';
+
+/** An event as one log shows it, with its place in that log. */
+export interface LoggedAuditEvent extends StoredAuditEvent {
+  position: number;
+}
+
+/**
+ * The event logs' reads. Each log numbers its events 1, 2, 3, ... in the order of their
+ * `loggedAt` (no gap: numbers are given at commit, under the sequencer), so a window of time is
+ * a range of numbers and any page of it is found by the index, however deep.
+ */
+export interface AuditLogReader {
+  /**
+   * The number of the last event of `log` logged at or before `time`; when none is, the number
+   * before the first event logged after it; null when the log is empty.
+   */
+  auditLogPosition(log: AuditLog, time: string): Promise<number | null>;
+  /** The events of `log` numbered after `after` up to `upTo`, in order. */
+  auditLogPage(log: AuditLog, after: number, upTo: number): Promise<LoggedAuditEvent[]>;
 }
 
 export interface AuditQuery {
@@ -105,13 +140,18 @@ export interface StoreStats {
 }
 
 /** The store: reads, transactions and the audit trail, whatever the engine. */
-export interface Store extends StoreReader {
+export interface Store extends StoreReader, AuditLogReader {
   readonly engine: 'sqlite' | 'postgres';
   /**
    * Runs `work` in one transaction: its writes and its audit events commit together or not at
    * all, and the promise settles only once the commit is durable. A thrown error rolls back.
    */
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
+   * `StoreTx.sealAudit` in a transaction of its own, which commits nothing a caller needs to
+   * survive a crash (SQLite spares it the fsync).
+   */
+  sealAudit(end: string): Promise<void>;
   /**
    * Records an audit event for a call that changed nothing. It is written with the next commit
    * and not awaited: a read is answered without waiting for a disk flush.

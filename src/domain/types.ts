@@ -7,6 +7,9 @@ export { ROLES, TOKEN_STATUSES, type Role, type TokenStatus } from '../contract/
 
 export const DEVICE_TYPE = 'SecurID DS100';
 
+/** The tenant's name in key files and the event log, unless the operator names it. */
+export const DEFAULT_CUSTOMER_NAME = 'ds100-admin';
+
 /** A user of the directory: the wire's user record (contract 5). Absent values are `null`, never missing. */
 export type User = Static<typeof UserRecord>;
 
@@ -39,6 +42,10 @@ export interface AuditTarget {
   tokenSerialNumber?: string;
   email?: string;
   accessId?: string;
+  /** An OAuth client's id. */
+  clientId?: string;
+  /** How many records an import added. */
+  count?: string;
 }
 
 export interface AuditEvent extends Actor {
@@ -52,4 +59,6 @@ export interface AuditEvent extends Actor {
 /** An audit event as read back, with its position in the trail. */
 export interface StoredAuditEvent extends AuditEvent {
   seq: number;
+  /** When the event was committed to the trail: the event log's `eventLogDate` (docs/contract.md, section 11). */
+  loggedAt: string;
 }

@@ -6,6 +6,7 @@ import { makeTokenVerifier, type TokenVerifier } from '../auth/token.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
 import { makeCredentialService } from '../domain/credentials.ts';
 import { makeDirectoryService } from '../domain/directory.ts';
+import { makeEventLogService } from '../domain/event-log.ts';
 import { printableJson } from '../domain/printable.ts';
 import { makeMemoryRateLimiter, type RateLimiter } from '../ratelimit/limiter.ts';
 import type { Store } from '../domain/store.ts';
@@ -17,6 +18,7 @@ import { installGuard } from './plugins/guard.ts';
 import { installMetrics } from './plugins/metrics.ts';
 import { clearPinRoute } from './routes/clear-pin.ts';
 import { deleteOtpRoute } from './routes/delete-otp.ts';
+import { exportLogRoutes } from './routes/export-logs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { lookupDs100Route } from './routes/lookup-ds100.ts';
 import { lookupUserRoute } from './routes/lookup-user.ts';
@@ -25,6 +27,7 @@ import { setOtpStatusRoutes } from './routes/set-otp-status.ts';
 import { registerApiRoutes } from './route.ts';
 import { DEFAULT_RATE_LIMITS, connectionLimits, proxyTrust, type ConnectionLimits, type RateLimits, type TrustedProxies } from './settings.ts';
 import { BODY_LIMIT } from '../contract/limits.ts';
+import { DEFAULT_CUSTOMER_NAME } from '../domain/types.ts';
 
 export * from './settings.ts';
 
@@ -47,6 +50,8 @@ export interface AppOptions {
   processMetrics?: boolean;
   /** Serve HTTPS with this certificate and key (`replaceTlsPair` swaps them later); plain HTTP without. */
   tls?: TlsPair;
+  /** The tenant's name in key files and the event log (default `ds100-admin`). */
+  customerName?: string;
 }
 
 /**
@@ -129,6 +134,12 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
   });
   const credentials = makeCredentialService({ store, clock });
   const directory = makeDirectoryService({ store, clock });
+  const publicUrl = typeof options.publicUrl === 'function' ? options.publicUrl : () => options.publicUrl as string;
+  const eventLog = makeEventLogService({
+    store,
+    clock,
+    server: () => ({ serverUrl: `${publicUrl().replace(/\/+$/, '')}/AdminInterface/`, customerName: options.customerName ?? DEFAULT_CUSTOMER_NAME }),
+  });
 
   if (signatures) app.addHook('onClose', () => signatures.close());
   app.decorateRequest('principal', null);
@@ -171,6 +182,7 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     clearPinRoute(credentials),
     lookupDs100Route(credentials),
     lookupUserRoute(directory),
+    ...exportLogRoutes(eventLog),
   ]);
   return Object.assign(app, { verifier });
 }

@@ -7,7 +7,8 @@ import { errorResponses } from '../contract/schemas.ts';
 type Answer<E extends Endpoint> = E['response'] extends TSchema ? Static<E['response']> : void;
 
 /** A handler typed by its endpoint: the body its schema validated, the answer its schema serializes. */
-export type EndpointHandler<E extends Endpoint> = (request: FastifyRequest & { body: Static<E['body']> }, reply: FastifyReply) => Promise<Answer<E>>;
+type Body<E extends Endpoint> = E['body'] extends TSchema ? Static<E['body']> : undefined;
+export type EndpointHandler<E extends Endpoint> = (request: FastifyRequest & { body: Body<E> }, reply: FastifyReply) => Promise<Answer<E>>;
 
 export interface ApiRoute {
   endpoint: Endpoint;
@@ -25,18 +26,23 @@ export const apiRoute = <E extends Endpoint>(endpoint: E, handler: EndpointHandl
  */
 export function registerApiRoutes(app: FastifyInstance, routes: ApiRoute[]): void {
   for (const { endpoint, handler } of routes) {
-    app.route({
-      method: endpoint.method,
-      url: `${REST_BASE_PATH}${endpoint.path}`,
-      schema: { body: endpoint.body, response: { 200: endpoint.response ?? { type: 'null' }, ...errorResponses } },
-      config: { endpoint },
-      handler:
-        endpoint.response === null
-          ? async (request, reply) => {
-              await handler(request as never, reply);
-              return reply.code(200).send();
-            }
-          : (request, reply) => handler(request as never, reply),
-    });
+    for (const path of [endpoint.path, ...(endpoint.aliases ?? [])]) {
+      app.route({
+        method: endpoint.method,
+        url: `${REST_BASE_PATH}${path}`,
+        schema: {
+          ...(endpoint.body ? { body: endpoint.body } : {}),
+          response: { 200: endpoint.response ?? { type: 'null' }, ...errorResponses },
+        },
+        config: { endpoint },
+        handler:
+          endpoint.response === null
+            ? async (request, reply) => {
+                await handler(request as never, reply);
+                return reply.code(200).send();
+              }
+            : (request, reply) => handler(request as never, reply),
+      });
+    }
   }
 }

@@ -14,7 +14,7 @@ export const USER_COLUMNS =
 export const CREDENTIAL_COLUMNS =
   'id, name, user_id, device_type, registered_date, token_serial, updated_at, token_state, expiry_date, token_status, token_status_reason, assigned_at, assigned_by, pin_set, token_status_changed_at, token_status_changed_by, device_serial';
 export const API_KEY_COLUMNS = 'access_id, role, description, public_key_pem, created_at';
-export const AUDIT_COLUMNS = 'seq, at, subject, role, client_address, request_id, operation, target, outcome, status';
+export const AUDIT_COLUMNS = 'seq, at, subject, role, client_address, request_id, operation, target, outcome, status, logged_at';
 
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
@@ -97,6 +97,7 @@ export function toAuditEvent(r: Cells): StoredAuditEvent {
     target: JSON.parse(String(r[7])) as AuditEvent['target'],
     outcome: r[8] as AuditEvent['outcome'],
     status: Number(r[9]),
+    loggedAt: String(r[10]),
   };
 }
 

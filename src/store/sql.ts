@@ -3,6 +3,8 @@ import {
   API_KEY_COLUMNS, AUDIT_COLUMNS, CREDENTIAL_COLUMNS, USER_COLUMNS, apiKeyValues, auditValues, credentialValues,
   toApiKey, toAuditEvent, toCredential, toUser, userValues, type Cells,
 } from './rows.ts';
+import { inAdminLog, inUserLog } from '../domain/activity.ts';
+import type { AuditLog, AuditLogReader } from '../domain/store.ts';
 import type { AuditEvent, StoredAuditEvent } from '../domain/types.ts';
 
 /**
@@ -20,7 +22,8 @@ export interface SqlConnection {
 }
 
 const place = (n: number): string => Array(n).fill('?').join(', ');
-const AUDIT_INSERT_COLUMNS = 'at, subject, role, client_address, request_id, operation, target, outcome, status';
+const AUDIT_INSERT_COLUMNS = 'at, subject, role, client_address, request_id, operation, target, outcome, status, logged_at, admin_position, user_position';
+const AUDIT_INSERT_WIDTH = 12;
 
 export const SQL = {
   userById: `SELECT ${USER_COLUMNS} FROM users WHERE id = ?`,
@@ -42,12 +45,71 @@ export const SQL = {
   setting: 'SELECT value FROM settings WHERE name = ?',
   putSetting: 'INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
   ping: 'SELECT 1',
+  /**
+   * The one sequencer of the trail: a commit that writes events takes its row (and keeps it until
+   * COMMIT), stamps them no earlier than the last stamp, and numbers them on in each log.
+   */
+  advanceAuditSequence:
+    'UPDATE audit_sequence SET logged_at = CASE WHEN logged_at < ? THEN ? ELSE logged_at END, ' +
+    'admin_position = admin_position + ?, user_position = user_position + ? WHERE id = 1 RETURNING logged_at, admin_position, user_position',
+  /** The last stamp given, committed: a window ending before it is sealed already (see `sealedAfter`). */
+  auditSequenceStamp: 'SELECT logged_at FROM audit_sequence WHERE id = 1',
+  /** A reader's seal: every stamp given from now on is later than `?` (the second value). */
+  sealAudit: 'UPDATE audit_sequence SET logged_at = ? WHERE id = 1 AND logged_at <= ?',
+  pruneAudit: 'DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE logged_at < ? ORDER BY logged_at LIMIT ?)',
 } as const;
+
+/** A log's reads, by the column that numbers its events. */
+const LOG_SQL = Object.fromEntries(
+  (['admin', 'user'] as const).map((log) => {
+    const position = `${log}_position`;
+    return [
+      log,
+      {
+        lastAtOrBefore: `SELECT ${position} FROM audit_events WHERE ${position} IS NOT NULL AND logged_at <= ? ORDER BY logged_at DESC, ${position} DESC LIMIT 1`,
+        firstAfter: `SELECT ${position} FROM audit_events WHERE ${position} IS NOT NULL AND logged_at > ? ORDER BY logged_at, ${position} LIMIT 1`,
+        page: `SELECT ${AUDIT_COLUMNS}, ${position} FROM audit_events WHERE ${position} > ? AND ${position} <= ? ORDER BY ${position}`,
+      },
+    ];
+  }),
+) as Record<AuditLog, { lastAtOrBefore: string; firstAfter: string; page: string }>;
 
 /** One INSERT of `count` audit rows; `auditRowValues` gives its values. */
 export const insertAuditRows = (count: number): string =>
-  `INSERT INTO audit_events (${AUDIT_INSERT_COLUMNS}) VALUES ${Array(count).fill(`(${place(9)})`).join(', ')}`;
-export const auditRowValues = (events: AuditEvent[]): unknown[] => events.flatMap(auditValues);
+  `INSERT INTO audit_events (${AUDIT_INSERT_COLUMNS}) VALUES ${Array(count).fill(`(${place(AUDIT_INSERT_WIDTH)})`).join(', ')}`;
+
+/** Rows of one multi-row audit INSERT (12 values each: below both engines' limit on parameters). */
+const AUDIT_INSERT_ROWS = 500;
+
+/**
+ * Writes `events` as one commit's events: takes the sequencer's row, stamps them all with the
+ * later of `now` and the last stamp, numbers those each log carries after its last, and inserts
+ * them. Called last in a transaction, just before COMMIT: the sequencer's row is held from the
+ * stamp to the commit and taken after every other lock, so readers that take it in turn
+ * (`sealAudit`) never miss an event stamped inside a window they read.
+ */
+export async function writeAuditEvents(db: SqlConnection, events: readonly AuditEvent[], now: string): Promise<void> {
+  if (events.length === 0) return;
+  const logs = events.map((e) => [inAdminLog(e), inUserLog(e)] as const);
+  const admins = logs.filter(([a]) => a).length;
+  const users = logs.filter(([, u]) => u).length;
+  const [row] = await db.rows(SQL.advanceAuditSequence, [now, now, admins, users]);
+  if (!row) throw new Error('audit_sequence has no row: the store was not migrated');
+  const stamp = String(row[0]);
+  let admin = Number(row[1]) - admins;
+  let user = Number(row[2]) - users;
+  for (let i = 0; i < events.length; i += AUDIT_INSERT_ROWS) {
+    const chunk = events.slice(i, i + AUDIT_INSERT_ROWS);
+    const values = chunk.flatMap((e, j) => {
+      const [inAdmin, inUser] = logs[i + j]!;
+      return [...auditValues(e), stamp, inAdmin ? ++admin : null, inUser ? ++user : null];
+    });
+    await db.run(insertAuditRows(chunk.length), values);
+  }
+}
+
+/** The millisecond after `iso` (an ISO 8601 UTC time with milliseconds). */
+export const millisecondAfter = (iso: string): string => new Date(Date.parse(iso) + 1).toISOString();
 
 const numberedCache = new Map<string, string>();
 /** `sql` with its `?` placeholders numbered `$1, $2, ...`, as PostgreSQL takes them. */
@@ -79,7 +141,7 @@ export function sqlReads(db: SqlConnection): StoreReader {
 }
 
 /** The writes of `StoreTx`, on a connection inside a transaction; the engine adds its locks. */
-export function sqlWrites(db: SqlConnection): Omit<StoreTx, keyof StoreReader | 'lockUser' | 'lockKeys'> {
+export function sqlWrites(db: SqlConnection): Omit<StoreTx, keyof StoreReader | 'lockUser' | 'lockKeys' | 'appendAudit'> {
   return {
     insertUser: async (u) => void (await db.run(SQL.insertUser, userValues(u))),
     insertCredential: async (c) => void (await db.run(SQL.insertCredential, credentialValues(c))),
@@ -89,8 +151,34 @@ export function sqlWrites(db: SqlConnection): Omit<StoreTx, keyof StoreReader | 
     deleteCredential: async (id) => void (await db.run(SQL.deleteCredential, [id])),
     insertApiKey: async (k) => void (await db.run(SQL.insertApiKey, apiKeyValues(k))),
     deleteApiKey: async (accessId) => (await db.run(SQL.deleteApiKey, [accessId])) > 0,
-    appendAudit: async (e) => void (await db.run(insertAuditRows(1), auditValues(e))),
     putSetting: async (name, value) => void (await db.run(SQL.putSetting, [name, value])),
+    sealAudit: async (end) => void (await db.run(SQL.sealAudit, [millisecondAfter(end), end])),
+    deleteAuditBefore: (time, limit) => db.run(SQL.pruneAudit, [time, limit]),
+  };
+}
+
+/**
+ * Whether a window ending at `end` is sealed already, read without a lock: the sequencer hands
+ * out stamps in the order its row is taken, and a writer keeps the row until its COMMIT, so once
+ * a stamp later than `end` is committed, every stamp at or before `end` is committed too and
+ * every later one is later still. Pages after the first of a fixed window skip the seal.
+ */
+export async function sealedAfter(db: SqlConnection, end: string): Promise<boolean> {
+  const [row] = await db.rows(SQL.auditSequenceStamp, []);
+  return row !== undefined && String(row[0]) > end;
+}
+
+/** The reads of the two event logs (contract 11) on any engine's connection. */
+export function sqlAuditLogReads(db: SqlConnection): AuditLogReader {
+  return {
+    async auditLogPosition(log, time) {
+      const [last] = await db.rows(LOG_SQL[log].lastAtOrBefore, [time]);
+      if (last) return Number(last[0]);
+      const [first] = await db.rows(LOG_SQL[log].firstAfter, [time]);
+      return first ? Number(first[0]) - 1 : null;
+    },
+    auditLogPage: async (log, after, upTo) =>
+      (await db.rows(LOG_SQL[log].page, [after, upTo])).map((r) => ({ ...toAuditEvent(r), position: Number(r[11]) })),
   };
 }
 

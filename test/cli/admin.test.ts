@@ -391,7 +391,7 @@ describe('ds100-admin', { concurrency: 2 }, () => {
       assert.deepEqual(events.map((e) => e.subject), ['sub-01', 'sub-02', 'sub-03']);
       assert.deepEqual(events[0], {
         seq: events[0]!.seq, at: '2026-01-01T00:00:00.000Z', subject: 'sub-01', role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: 'r-01',
-        operation: 'ds100.enable', target: { userId: 'u-01', deviceSerialNumber: '140100080' }, outcome: 'changed', status: 200,
+        operation: 'ds100.enable', target: { userId: 'u-01', deviceSerialNumber: '140100080' }, outcome: 'changed', status: 200, loggedAt: events[0]!.loggedAt,
       });
       assert.deepEqual(parse(sinceOffset!, '--since +01:00').map((e) => e.subject), ['sub-02', 'sub-03']);
       const lines = ok(text!, 'audit');
@@ -438,7 +438,7 @@ describe('ds100-admin', { concurrency: 2 }, () => {
       let pagesRead = 0;
       const event = (n: number): StoredAuditEvent => ({
         seq: n, at: `2026-01-01T00:00:0${n}.000Z`, subject: `sub-${n}`, role: 'ReadOnly', clientAddress: '127.0.0.1', requestId: `r-${n}`,
-        operation: 'users.lookup', target: { email: `e${n}@example.com` }, outcome: 'unchanged', status: 200,
+        operation: 'users.lookup', target: { email: `e${n}@example.com` }, outcome: 'unchanged', status: 200, loggedAt: `2026-01-01T00:00:0${n}.000Z`,
       });
       async function* pages() {
         for (let p = 0; p < 3; p++) {

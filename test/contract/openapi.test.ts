@@ -77,9 +77,15 @@ describe('the served OpenAPI document', () => {
     assert.equal((await validate(broken)).valid, false);
   });
 
-  test('lists the six operations, each with its operationId, its security and its request body', () => {
+  test('lists the six operations and the two exports, each with its operationId, its security and its request body or query', () => {
     const listed = Object.entries(served.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
-    assert.deepEqual(listed.sort(), endpoints.map((e) => `${e.method} ${e.path}`).sort());
+    const exports = ['GET /v1/adminlog/exportlogs', 'GET /v1/usereventlog/exportlogs'];
+    assert.deepEqual(listed.sort(), [...endpoints.map((e) => `${e.method} ${e.path}`), ...exports].sort());
+    for (const path of ['/v1/adminlog/exportlogs', '/v1/usereventlog/exportlogs']) {
+      const op = operationOf(resolved, { method: 'GET', path }) as Operation & { parameters: Array<{ name: string; in: string }> };
+      assert.equal(op.requestBody, undefined, `${path}: no body`);
+      assert.deepEqual(op.parameters.map((p) => `${p.in}:${p.name}`), ['query:startTimeAfter', 'query:endTimeOnOrBefore', 'query:pageNumber', 'query:pageSize']);
+    }
     assert.deepEqual(served.components?.securitySchemes?.adminJwt, {
       type: 'http',
       scheme: 'bearer',

@@ -8,7 +8,7 @@ import { makeDirectoryService } from '../../src/domain/directory.ts';
 import { ROLES, type Actor, type Role } from '../../src/domain/types.ts';
 import { REDACTED_PATHS, buildApp, type ConnectionLimits, type RateLimits, type TrustedProxies } from '../../src/http/app.ts';
 import type { Store } from '../../src/domain/store.ts';
-import { openTestStore, type Engine } from './stores.ts';
+import { openTestStore, type Engine, type TestStore } from './stores.ts';
 
 export const API = '/AdminInterface/restapi';
 const seeder: Actor = { subject: 'test-seed', role: null, clientAddress: 'local', requestId: null };
@@ -42,6 +42,8 @@ export interface TestServer {
   /** http://127.0.0.1:PORT */
   url: string;
   store: Store;
+  /** Where the store lives (`TestStore.location`). */
+  location: TestStore['location'];
   app: ReturnType<typeof buildApp>;
   keys: Record<Role, TestKey>;
   /** Signs a token for `key` (default: the HelpDeskAdmin key); claims and header may be overridden. */
@@ -85,7 +87,7 @@ export async function seedDemo(store: Store, clock: Clock = systemClock): Promis
  */
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
   const clock = options.clock ?? systemClock;
-  const { store, dispose } = await openTestStore(options.engine);
+  const { store, dispose, location } = await openTestStore(options.engine, options.clock ? { clock } : {});
   let url = '';
   const app = buildApp({
     store,
@@ -147,6 +149,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   return {
     url,
     store,
+    location,
     app,
     keys,
     sign,

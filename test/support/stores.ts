@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
+import type { Clock } from '../../src/domain/clock.ts';
 import type { Store } from '../../src/domain/store.ts';
 
 export type Engine = 'sqlite' | 'postgres';
@@ -11,6 +12,8 @@ export interface TestStore {
   store: Store;
   /** Removes what the store left behind (temporary folder, schema). */
   dispose(): Promise<void>;
+  /** Where it lives, for a second instance or process on the same data: the SQLite file, or the PostgreSQL schema. */
+  location: { file: string } | { url: string; schema: string };
 }
 
 /** A temporary folder removed by `dispose`. */
@@ -44,19 +47,20 @@ export async function freshSchema(prefix = 'ds100_t', url = TEST_DATABASE_URL): 
 }
 
 /** A fresh, empty store of the engine named by `engine` (default: TEST_STORE, else sqlite). */
-export async function openTestStore(engine: Engine = (process.env.TEST_STORE as Engine) || 'sqlite'): Promise<TestStore> {
+export async function openTestStore(engine: Engine = (process.env.TEST_STORE as Engine) || 'sqlite', options: { clock?: Clock } = {}): Promise<TestStore> {
   if (engine === 'postgres') {
     const { openPostgresStore } = await import('../../src/store/postgres/index.ts');
     const fresh = await freshSchema();
     let store: Store;
     try {
-      store = await openPostgresStore({ url: fresh.url, schema: fresh.schema, poolSize: 4 });
+      store = await openPostgresStore({ url: fresh.url, schema: fresh.schema, poolSize: 4, ...options });
     } catch (error) {
       await fresh.dispose();
       throw error;
     }
     return {
       store,
+      location: { url: fresh.url, schema: fresh.schema },
       async dispose() {
         try {
           await store.close();
@@ -68,9 +72,11 @@ export async function openTestStore(engine: Engine = (process.env.TEST_STORE as 
   }
   if (engine !== 'sqlite') throw new Error(`unknown test store "${String(engine)}" (TEST_STORE is sqlite or postgres)`);
   const dir = tempDir();
-  const store = await openSqliteStore({ file: join(dir.path, 'test.db') });
+  const file = join(dir.path, 'test.db');
+  const store = await openSqliteStore({ file, ...options });
   return {
     store,
+    location: { file },
     async dispose() {
       await store.close();
       dir.dispose();

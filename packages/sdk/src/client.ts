@@ -26,9 +26,19 @@ import {
   type StatusItemResponse,
   type UserLookupRequest,
   type UserResponse,
+  type AdminLogEntry,
+  type UserEventLogEntry,
 } from './wire.ts';
 
 export { MAX_TOKEN_LIFETIME_SECONDS };
+
+/** A window of an event log: after `since` (exclusive) up to `until` (inclusive; default now). */
+export interface EventLogWindow {
+  since: Date | string;
+  until?: Date | string;
+  /** Events per request, 1 to 100 (default 100). */
+  pageSize?: number;
+}
 
 /** Time for token minting: milliseconds since the epoch. Tests pass one they move by hand. */
 export interface SdkClock {
@@ -331,8 +341,46 @@ export class Ds100AdminClient {
     return this.#call('lookupUser', request, options) as Promise<UserResponse>;
   }
 
-  async #call(operation: OperationId, body: unknown, options: CallOptions = {}): Promise<unknown> {
-    const { method, path, answer } = ENDPOINTS[operation];
+  /**
+   * The administration event log of a window (contract 11), oldest first, one event at a time:
+   * the pages are asked for as the loop needs them, until one comes back empty. The window's end
+   * (default: now) is fixed at the first page, so paging returns each event once while new ones
+   * are written; a collector then starts its next window after that end.
+   *
+   * @example
+   * ```ts
+   * for await (const event of client.adminLog({ since: new Date(Date.now() - 3600_000) })) {
+   *   console.log(event.eventLogDate, event.activityKey, event.message);
+   * }
+   * ```
+   */
+  adminLog(window: EventLogWindow, options?: CallOptions): AsyncGenerator<AdminLogEntry> {
+    return this.#export<AdminLogEntry>('exportAdminLog', 'elements', window, options);
+  }
+
+  /** The user event log of a window, as {@link adminLog} reads the administration log. */
+  userEventLog(window: EventLogWindow, options?: CallOptions): AsyncGenerator<UserEventLogEntry> {
+    return this.#export<UserEventLogEntry>('exportUserEventLog', 'userEventLogExportEntries', window, options);
+  }
+
+  async *#export<T>(operation: OperationId, key: string, window: EventLogWindow, options?: CallOptions): AsyncGenerator<T> {
+    const time = (t: Date | string) => (typeof t === 'string' ? t : t.toISOString());
+    const start = time(window.since);
+    const end = time(window.until ?? new Date());
+    const size = window.pageSize ?? 100;
+    for (let pageNumber = 0; ; pageNumber++) {
+      const query = `?startTimeAfter=${encodeURIComponent(start)}&endTimeOnOrBefore=${encodeURIComponent(end)}&pageNumber=${pageNumber}&pageSize=${size}`;
+      const page = (await this.#call(operation, undefined, options, query)) as Record<string, unknown>;
+      const items = page[key];
+      if (!Array.isArray(items)) throw new UnexpectedResponseError(`${ENDPOINTS[operation].path} answered without its ${key} array`, 200, undefined);
+      if (items.length === 0) return;
+      yield* items as T[];
+    }
+  }
+
+  async #call(operation: OperationId, body: unknown, options: CallOptions = {}, query = ''): Promise<unknown> {
+    const { method, path: base, answer } = ENDPOINTS[operation];
+    const path = `${base}${query}`;
     const policy = retryPolicy(this.#retry, options.retry);
     const timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : checkTimeout(options.timeoutMs);
     const started = performance.now();
@@ -356,7 +404,7 @@ export class Ds100AdminClient {
     const headers: Record<string, string> = {
       authorization: `Bearer ${token}`,
       accept: 'application/json',
-      'content-type': 'application/json',
+      ...(method === 'GET' ? {} : { 'content-type': 'application/json' }),
       'user-agent': this.#userAgent,
     };
     const controller = new AbortController();
@@ -373,7 +421,13 @@ export class Ds100AdminClient {
 
     let answer: Exchange;
     try {
-      answer = await exchange(`${this.baseUrl}${path}`, { method, headers, body: JSON.stringify(body), signal: controller.signal, agents: this.#agents });
+      answer = await exchange(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        ...(method === 'GET' ? {} : { body: JSON.stringify(body) }),
+        signal: controller.signal,
+        agents: this.#agents,
+      });
     } catch (error) {
       if (signal?.aborted) throw new RequestAbortedError({ cause: signal.reason });
       if (timedOut) throw new RequestTimeoutError(timeoutMs, { cause: error });

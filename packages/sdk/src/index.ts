@@ -21,6 +21,7 @@ export {
   type ClientOptions,
   type CallOptions,
   type SdkClock,
+  type EventLogWindow,
 } from './client.ts';
 export { loadKeyFile, parseKeyFile, parsePrivateKey, type KeyFile } from './keyfile.ts';
 export { DEFAULT_RETRY, type RetryOptions, type RetryEvent } from './retry.ts';
@@ -55,4 +56,8 @@ export type {
   UserResponse,
   ErrorResponse,
   ForbiddenResponse,
+  AdminLogEntry,
+  UserEventLogEntry,
+  AdminLogPageResponse,
+  UserEventLogPageResponse,
 } from './wire.ts';

@@ -30,15 +30,16 @@ export function makeAgents(ca: string | Buffer | undefined): Agents {
  */
 export function exchange(
   url: string,
-  o: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal; agents: Agents },
+  o: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal; agents: Agents },
 ): Promise<Exchange> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     const secure = target.protocol === 'https:';
-    const body = Buffer.from(o.body);
+    // A GET carries no body, and so no Content-Length.
+    const body = o.body === undefined ? undefined : Buffer.from(o.body);
     const req = (secure ? httpsRequest : httpRequest)(target, {
       method: o.method,
-      headers: { ...o.headers, 'content-length': String(body.length) },
+      headers: body === undefined ? o.headers : { ...o.headers, 'content-length': String(body.length) },
       agent: secure ? o.agents.https : o.agents.http,
     });
     const onAbort = () => req.destroy(o.signal.reason instanceof Error ? o.signal.reason : new Error('aborted', { cause: o.signal.reason }));

@@ -16,6 +16,8 @@ export const ENDPOINTS = {
   clearPin: { method: "PATCH", path: "/v1/ds100/clearPin/otp", answer: "object" },
   lookupDs100: { method: "POST", path: "/v1/ds100/lookup", answer: "array" },
   lookupUser: { method: "POST", path: "/v1/users/lookup", answer: "object" },
+  exportAdminLog: { method: "GET", path: "/v1/adminlog/exportlogs", answer: "object" },
+  exportUserEventLog: { method: "GET", path: "/v1/usereventlog/exportlogs", answer: "object" },
 } as const;
 export type OperationId = keyof typeof ENDPOINTS;
 
@@ -126,4 +128,137 @@ export type KeyFile = {
   accessKey: string;
   /** {publicUrl}/AdminInterface/restapi */
   adminRestApiUrl: string;
+};
+
+export type ExportLogQuery = {
+  /** Exclusive. ISO 8601 with an offset (Z, +05:30 sent as %2B05:30, -00:00), 0 to 9 fractional digits. Default: a day before now */
+  startTimeAfter?: string;
+  /** Inclusive; same forms. Default: now. At most 60 seconds ahead of the server clock */
+  endTimeOnOrBefore?: string;
+  /** From 0. Default 0 */
+  pageNumber?: string;
+  /** Default 100; outside 1 to 100 it is taken as 100 */
+  pageSize?: string;
+};
+
+export type AdminLogEntry = {
+  /** Unique; below 2^53 */
+  eventId: number;
+  /** When the event was committed to the trail, e.g. 2025-10-15T15:12:59.899Z */
+  eventLogDate: string;
+  eventType: "Administration";
+  /** {publicUrl}/AdminInterface/ */
+  serverURL: string;
+  serverIPAddress: string;
+  application: string;
+  customerId: number;
+  customerName: string;
+  /** The caller's address */
+  sourceIPAddress: string | null;
+  /** The access id of the key (or the OAuth client) that called */
+  adminUserName: string | null;
+  /** e.g. Super Administrator */
+  adminUserRole: string;
+  /** UPPER_SNAKE, one per operation and outcome (docs/contract.md, section 11) */
+  activityKey: string;
+  activityCode: number;
+  result: "SUCCESS" | "FAIL";
+  /** Empty when there is none */
+  reasonKey: string;
+  /** One sentence for a person */
+  message: string;
+  requiresPublish: boolean;
+  targetObject1Id: string | null;
+  targetObject1Name: string | null;
+  targetObject1Type: string | null;
+  targetObject2Id: string | null;
+  targetObject2Name: string | null;
+  targetObject2Type: string | null;
+};
+
+export type UserEventLogEntry = {
+  /** The same id as the event in the administration log */
+  eventId: number;
+  eventLogDate: string;
+  eventType: "User";
+  customerId: number;
+  customerName: string;
+  userId: string;
+  /** The user's address now; null when the user is gone */
+  userEmailAddress: string | null;
+  deviceSerialNumber: string | null;
+  tokenSerialNumber: string | null;
+  activityKey: string;
+  activityCode: number;
+  result: "SUCCESS" | "FAIL";
+  reasonKey: string;
+  /** One sentence, said to the user */
+  message: string;
+};
+
+export type AdminLogPageResponse = {
+  totalPages: number;
+  totalElements: number;
+  pageSize: number;
+  currentPage: number;
+  elements: Array<{
+    /** Unique; below 2^53 */
+    eventId: number;
+    /** When the event was committed to the trail, e.g. 2025-10-15T15:12:59.899Z */
+    eventLogDate: string;
+    eventType: "Administration";
+    /** {publicUrl}/AdminInterface/ */
+    serverURL: string;
+    serverIPAddress: string;
+    application: string;
+    customerId: number;
+    customerName: string;
+    /** The caller's address */
+    sourceIPAddress: string | null;
+    /** The access id of the key (or the OAuth client) that called */
+    adminUserName: string | null;
+    /** e.g. Super Administrator */
+    adminUserRole: string;
+    /** UPPER_SNAKE, one per operation and outcome (docs/contract.md, section 11) */
+    activityKey: string;
+    activityCode: number;
+    result: "SUCCESS" | "FAIL";
+    /** Empty when there is none */
+    reasonKey: string;
+    /** One sentence for a person */
+    message: string;
+    requiresPublish: boolean;
+    targetObject1Id: string | null;
+    targetObject1Name: string | null;
+    targetObject1Type: string | null;
+    targetObject2Id: string | null;
+    targetObject2Name: string | null;
+    targetObject2Type: string | null;
+  }>;
+};
+
+export type UserEventLogPageResponse = {
+  totalPages: number;
+  totalElements: number;
+  pageSize: number;
+  currentPage: number;
+  userEventLogExportEntries: Array<{
+    /** The same id as the event in the administration log */
+    eventId: number;
+    eventLogDate: string;
+    eventType: "User";
+    customerId: number;
+    customerName: string;
+    userId: string;
+    /** The user's address now; null when the user is gone */
+    userEmailAddress: string | null;
+    deviceSerialNumber: string | null;
+    tokenSerialNumber: string | null;
+    activityKey: string;
+    activityCode: number;
+    result: "SUCCESS" | "FAIL";
+    reasonKey: string;
+    /** One sentence, said to the user */
+    message: string;
+  }>;
 };

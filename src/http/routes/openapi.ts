@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { endpoints } from '../../contract/endpoints.ts';
+import { endpoints, type Endpoint } from '../../contract/endpoints.ts';
 import { REST_BASE_PATH } from '../../contract/limits.ts';
 import { ROLES, WIRE_TYPES, errorResponses } from '../../contract/schemas.ts';
 import { VERSION } from '../../contract/version.ts';
@@ -55,15 +55,33 @@ export function buildOpenApi(): object {
         ...(schema === null ? {} : { content: { 'application/json': { schema: withRefs(schema, names), ...(statusExamples ? { examples: statusExamples } : {}) } } }),
       };
     }
+    const endpoint: Endpoint = e;
+    const query = endpoint.query as { properties?: Record<string, { description?: string }> } | undefined;
     (paths[e.path] ??= {})[e.method.toLowerCase()] = {
       operationId: e.operationId,
       summary: e.summary,
+      ...(endpoint.aliases ? { description: `Also served at ${endpoint.aliases.map((a) => `\`${a}\``).join(', ')}.` } : {}),
       tags: [e.tag],
       security: [{ adminJwt: [] }],
-      requestBody: {
-        required: true,
-        content: { 'application/json': { schema: withRefs(e.body, names), ...(examples ? { examples: examples.request } : {}) } },
-      },
+      ...(query
+        ? {
+            parameters: Object.entries(query.properties ?? {}).map(([name, schema]) => ({
+              name,
+              in: 'query',
+              required: false,
+              ...(schema.description ? { description: schema.description } : {}),
+              schema: { type: 'string' },
+            })),
+          }
+        : {}),
+      ...(endpoint.body
+        ? {
+            requestBody: {
+              required: true,
+              content: { 'application/json': { schema: withRefs(endpoint.body, names), ...(examples ? { examples: examples.request } : {}) } },
+            },
+          }
+        : {}),
       responses,
     };
   }

@@ -1,11 +1,12 @@
 import { userInfo } from 'node:os';
 import { Client, DatabaseError, Pool, type ClientConfig, type PoolClient, type QueryResult } from 'pg';
 import { allAuditEvents, auditPagesOf, type AuditQuery, type Store, type StoreTx } from '../../domain/store.ts';
+import { systemClock, type Clock } from '../../domain/clock.ts';
 import type { AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
 import { AuditBuffer } from '../audit-buffer.ts';
 import { applyMigrations } from '../migrate.ts';
 import type { Cells } from '../rows.ts';
-import { SQL, auditRowValues, insertAuditRows, numbered, readAuditPage, sqlReads, sqlWrites, type SqlConnection } from '../sql.ts';
+import { SQL, numbered, readAuditPage, sealedAfter, sqlAuditLogReads, sqlReads, sqlWrites, writeAuditEvents, type SqlConnection } from '../sql.ts';
 import { postgresMigrations } from './migrations.ts';
 
 type Row = Record<string, unknown>;
@@ -34,6 +35,8 @@ export interface PostgresStoreOptions {
   /** Shown in `pg_stat_activity` (default `ds100-admin`). */
   applicationName?: string;
   log?: StoreLog;
+  /** Stamps the events of each commit (their `loggedAt`, never before the last stamp); default the system clock. */
+  clock?: Clock;
 }
 
 export interface PostgresStore extends Store {
@@ -44,7 +47,7 @@ export interface PostgresStore extends Store {
 
 export const DEFAULT_TIMEOUT_MS = 5000;
 export const DEFAULT_POOL_SIZE = 10;
-/** Rows of one multi-row audit INSERT (9 parameters each, far below PostgreSQL's 65535). */
+/** Events of calls that changed nothing written in one transaction. */
 const AUDIT_BATCH = 500;
 /**
  * SQLSTATEs after which a transaction is run again from the start: serialization failure,
@@ -101,12 +104,13 @@ function postgresConnection(db: Queryable): SqlConnection {
   };
 }
 
-/** A transaction's statements on its connection, with PostgreSQL's locks. */
-function makeTx(db: Queryable, lockKey: string): StoreTx {
+/** A transaction's statements on its connection, with PostgreSQL's locks; its audit events wait in `events` for the commit. */
+function makeTx(db: Queryable, lockKey: string, events: AuditEvent[]): StoreTx {
   const sql = postgresConnection(db);
   return {
     ...sqlReads(sql),
     ...sqlWrites(sql),
+    appendAudit: async (event) => void events.push(event),
     lockUser: async (userId) => void (await sql.rows('SELECT 1 FROM users WHERE id = ? FOR UPDATE', [userId])),
     // The key list has no row to lock (the rule is about how many there are): an advisory lock
     // of this schema's, held until the transaction ends, stands for it.
@@ -193,6 +197,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
 
   const poolSql = postgresConnection(pool);
   const reads = sqlReads(poolSql);
+  const clock = options.clock ?? systemClock;
   let closed = false;
 
   /** One attempt at a transaction. A connection whose state is unknown after a failure is discarded. */
@@ -218,7 +223,10 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     };
     try {
       await db.query('BEGIN');
-      const result = await work(makeTx(db, lockKey));
+      const events: AuditEvent[] = [];
+      const result = await work(makeTx(db, lockKey, events));
+      // Stamped last, so that the sequencer's row is the last lock taken and is held only to COMMIT (contract 11).
+      await writeAuditEvents(postgresConnection(db), events, clock.nowIso());
       await db.query('COMMIT');
       return result;
     } catch (error) {
@@ -275,7 +283,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       const batch = pending.take(AUDIT_BATCH);
       try {
         const fresh = uncertain ? await notWritten(batch) : batch;
-        if (fresh.length > 0) await poolSql.run(insertAuditRows(fresh.length), auditRowValues(fresh));
+        if (fresh.length > 0) await attempt(async (tx) => void (await Promise.all(fresh.map((e) => tx.appendAudit(e)))));
         uncertain = false;
       } catch (error) {
         failure = error;
@@ -337,6 +345,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     engine: 'postgres',
     schema: schemaName,
     ...reads,
+    ...sqlAuditLogReads(poolSql),
     async transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
       if (closed) throw new Error('store is closed');
       for (let n = 1; ; n++) {
@@ -348,6 +357,11 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
           if (n >= MAX_ATTEMPTS || !(error instanceof DatabaseError) || !RETRYABLE.has(error.code ?? '')) throw error;
         }
       }
+    },
+    async sealAudit(end) {
+      if (await sealedAfter(poolSql, end)) return;
+      await attempt((tx) => tx.sealAudit(end));
+      reachable();
     },
     recordAudit(event) {
       if (closed) return;

@@ -80,6 +80,44 @@ export const postgresMigrations: ReadonlyArray<{ version: number; name: string; 
     `,
   },
   {
+    version: 3,
+    name: 'event log: commit stamps and positions of the audit trail, one sequencer',
+    // eventLogDate and the two logs' positions are given at commit, under the one row of
+    // audit_sequence (docs/contract.md, section 11). Rows older than this migration are stamped
+    // with the time of their call and numbered in that order.
+    sql: `
+      ALTER TABLE audit_events ADD COLUMN logged_at TEXT COLLATE "C" NOT NULL DEFAULT '';
+      ALTER TABLE audit_events ADD COLUMN admin_position BIGINT;
+      ALTER TABLE audit_events ADD COLUMN user_position BIGINT;
+      UPDATE audit_events SET logged_at = at;
+      UPDATE audit_events SET admin_position = r.n
+        FROM (SELECT seq, ROW_NUMBER() OVER (ORDER BY at, seq) AS n FROM audit_events
+              WHERE operation NOT IN ('adminlog.export', 'usereventlog.export')) AS r
+        WHERE audit_events.seq = r.seq;
+      UPDATE audit_events SET user_position = r.n
+        FROM (SELECT seq, ROW_NUMBER() OVER (ORDER BY at, seq) AS n FROM audit_events
+              WHERE operation IN ('ds100.enable', 'ds100.disable', 'ds100.delete', 'ds100.clearPin', 'ds100.register')
+                AND target LIKE '%"userId":%') AS r
+        WHERE audit_events.seq = r.seq;
+      CREATE INDEX audit_events_admin_position ON audit_events (logged_at, admin_position) WHERE admin_position IS NOT NULL;
+      CREATE UNIQUE INDEX audit_events_admin_order ON audit_events (admin_position) WHERE admin_position IS NOT NULL;
+      CREATE INDEX audit_events_user_position ON audit_events (logged_at, user_position) WHERE user_position IS NOT NULL;
+      CREATE UNIQUE INDEX audit_events_user_order ON audit_events (user_position) WHERE user_position IS NOT NULL;
+      CREATE INDEX audit_events_logged_at ON audit_events (logged_at);
+
+      CREATE TABLE audit_sequence (
+        id              INTEGER PRIMARY KEY CHECK (id = 1),
+        logged_at       TEXT COLLATE "C" NOT NULL,
+        admin_position  BIGINT NOT NULL,
+        user_position   BIGINT NOT NULL
+      );
+      INSERT INTO audit_sequence (id, logged_at, admin_position, user_position) SELECT 1,
+        COALESCE((SELECT MAX(logged_at) FROM audit_events), ''),
+        COALESCE((SELECT MAX(admin_position) FROM audit_events), 0),
+        COALESCE((SELECT MAX(user_position) FROM audit_events), 0);
+    `,
+  },
+  {
     version: 5,
     name: 'settings the server runs with (its public URL)',
     sql: `
@@ -89,5 +127,4 @@ export const postgresMigrations: ReadonlyArray<{ version: number; name: string; 
       );
     `,
   },
-
 ];

@@ -4,11 +4,12 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { allAuditEvents, auditPagesOf, type AuditQuery, type Store, type StoreTx } from '../../domain/store.ts';
-import type { ApiKey, StoredAuditEvent } from '../../domain/types.ts';
+import { systemClock, type Clock } from '../../domain/clock.ts';
+import type { ApiKey, AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
 import { AuditBuffer } from '../audit-buffer.ts';
 import { applyMigrations } from '../migrate.ts';
 import type { Cells } from '../rows.ts';
-import { SQL, readAuditPage, sqlReads, sqlWrites, type SqlConnection } from '../sql.ts';
+import { SQL, readAuditPage, sealedAfter, sqlAuditLogReads, sqlReads, sqlWrites, writeAuditEvents, type SqlConnection } from '../sql.ts';
 import { lockFolder } from './folder-lock.ts';
 import { sqliteMigrations } from './migrations.ts';
 
@@ -30,6 +31,8 @@ export interface SqliteStoreOptions {
    * process holds it. The server gives one; commands run beside it do not.
    */
   lockFile?: string;
+  /** Stamps the events of each commit (their `loggedAt`); default the system clock. */
+  clock?: Clock;
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -120,6 +123,8 @@ async function openConnections(file: string): Promise<{ writer: Db; reader: Db }
 
 interface Job {
   work: (tx: StoreTx) => Promise<unknown>;
+  /** False for a job whose caller needs no fsync before its answer (an export's seal). */
+  durable: boolean;
   /** `performance.now()` after which the job fails if it could not start for a lock. */
   deadline: number;
   resolve: (value: unknown) => void;
@@ -192,10 +197,20 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     return key;
   };
   const writes = sqliteConnection(writer, busyTimeoutMs);
+  const clock = options.clock ?? systemClock;
+  /** The audit events of the job running now; written with the batch's commit if the job succeeds. */
+  let jobEvents: AuditEvent[] = [];
   // One writer: transactions already take turns, so there is nothing to lock.
-  const tx: StoreTx = { ...sqlReads(writes), ...sqlWrites(writes), lockUser: async () => {}, lockKeys: async () => {} };
+  const tx: StoreTx = {
+    ...sqlReads(writes),
+    ...sqlWrites(writes),
+    lockUser: async () => {},
+    lockKeys: async () => {},
+    appendAudit: async (event) => void jobEvents.push(event),
+  };
   const maxBatch = options.maxBatch ?? 256;
-  const readPage = readAuditPage(sqliteConnection(reader, busyTimeoutMs));
+  const readerSql = sqliteConnection(reader, busyTimeoutMs);
+  const readPage = readAuditPage(readerSql);
   const ping = reader.prepare(SQL.ping).pluck();
 
   let jobs: Job[] = [];
@@ -244,7 +259,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
         // anyone, so it skips the fsync; the next durable commit syncs the WAL, its frames
         // included. SQLite takes this setting outside a transaction only, hence here, and
         // the batch is taken in the same turn so that no job joins a commit without fsync.
-        const durable = jobs.length > 0;
+        const durable = jobs.some((j) => j.durable);
         if (!durable) writer.pragma('synchronous = NORMAL');
         try {
           writer.exec('BEGIN IMMEDIATE');
@@ -268,20 +283,23 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   /** Runs and commits a batch that `beginWhenUnlocked` began; each job settles after the COMMIT. */
   async function commitBatch(batch: Job[]): Promise<void> {
     const outcomes: Array<{ ok: boolean; value: unknown }> = [];
-    const durable = batch.length > 0;
+    const durable = batch.some((j) => j.durable);
     const events = pendingAudit.take();
     try {
-      for (const e of events) await tx.appendAudit(e);
       for (const job of batch) {
         writer.exec('SAVEPOINT job');
+        jobEvents = [];
         try {
           outcomes.push({ ok: true, value: await job.work(tx) });
           writer.exec('RELEASE job');
+          events.push(...jobEvents);
         } catch (error) {
           writer.exec('ROLLBACK TO job; RELEASE job');
           outcomes.push({ ok: false, value: error });
         }
       }
+      // Stamped last, under the write lock that a reader's seal also waits for (contract 11).
+      await writeAuditEvents(writes, events, clock.nowIso());
       writer.exec('COMMIT');
       pendingAudit.written();
     } catch (error) {
@@ -327,11 +345,21 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   const store: Store = {
     engine: 'sqlite',
     ...reads,
+    ...sqlAuditLogReads(readerSql),
     apiKey: cachedApiKey,
     transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
       if (closed) return Promise.reject(new Error('store is closed'));
       return new Promise<T>((resolve, reject) => {
-        jobs.push({ work, deadline: performance.now() + busyTimeoutMs, resolve: resolve as (v: unknown) => void, reject });
+        jobs.push({ work, durable: true, deadline: performance.now() + busyTimeoutMs, resolve: resolve as (v: unknown) => void, reject });
+        schedule();
+      });
+    },
+    async sealAudit(end) {
+      if (closed) throw new Error('store is closed');
+      if (await sealedAfter(readerSql, end)) return;
+      // It changes one row that no answer depends on surviving a crash: no fsync of its own.
+      return new Promise<void>((resolve, reject) => {
+        jobs.push({ work: (t) => t.sealAudit(end), durable: false, deadline: performance.now() + busyTimeoutMs, resolve: resolve as (v: unknown) => void, reject });
         schedule();
       });
     },
