@@ -1,7 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import {
   ClearPinBody, ClearPinResult, CredentialRecords, DeleteBody, LookupBody, SetStatusBody, StatusItems, UserLookupBody, UserRecord,
-  type Role,
+  type Role, type Scope,
 } from './schemas.ts';
 
 /**
@@ -19,6 +19,8 @@ export interface Endpoint {
   readonly audit: string;
   /** The roles whose keys may call it. */
   readonly roles: readonly Role[];
+  /** The OAuth scope an access token needs to call it (contract 10). */
+  readonly scope: Scope;
   readonly summary: string;
   readonly tag: 'DS100' | 'Users';
   readonly body: TSchema;
@@ -37,6 +39,7 @@ export const endpoints = {
     path: '/v1/ds100/enable/otp',
     audit: 'ds100.enable',
     roles: CHANGERS,
+    scope: 'rsa.authenticator.ds100.manage',
     summary: "Enable the OTP credential of a user's DS100",
     tag: 'DS100',
     body: SetStatusBody,
@@ -48,6 +51,7 @@ export const endpoints = {
     path: '/v1/ds100/disable/otp',
     audit: 'ds100.disable',
     roles: CHANGERS,
+    scope: 'rsa.authenticator.ds100.manage',
     summary: "Disable the OTP credential of a user's DS100",
     tag: 'DS100',
     body: SetStatusBody,
@@ -59,6 +63,7 @@ export const endpoints = {
     path: '/v1/ds100/delete/otp',
     audit: 'ds100.delete',
     roles: CHANGERS,
+    scope: 'rsa.authenticator.ds100.delete',
     summary: "Delete the OTP credential of a user's DS100",
     tag: 'DS100',
     body: DeleteBody,
@@ -70,6 +75,7 @@ export const endpoints = {
     path: '/v1/ds100/clearPin/otp',
     audit: 'ds100.clearPin',
     roles: CHANGERS,
+    scope: 'rsa.authenticator.ds100.manage',
     summary: 'Clear the PIN of an OTP credential',
     tag: 'DS100',
     body: ClearPinBody,
@@ -81,6 +87,7 @@ export const endpoints = {
     path: '/v1/ds100/lookup',
     audit: 'ds100.lookup',
     roles: READERS,
+    scope: 'rsa.authenticator.ds100.read',
     summary: 'Retrieve the OTP credentials of a DS100',
     tag: 'DS100',
     body: LookupBody,
@@ -92,6 +99,7 @@ export const endpoints = {
     path: '/v1/users/lookup',
     audit: 'users.lookup',
     roles: READERS,
+    scope: 'rsa.user.read',
     summary: 'Look up a user by e-mail address',
     tag: 'Users',
     body: UserLookupBody,

@@ -30,3 +30,12 @@ export const EMAIL_MAX_LENGTH = 254;
 export const MAX_API_KEYS = 10;
 /** A user may have at most this many DS100s registered. */
 export const MAX_DEVICES_PER_USER = 5;
+
+/** Where the OAuth authorization server lives under the public URL: the issuer is `{publicUrl}/oauth`. */
+export const OAUTH_ISSUER_PATH = '/oauth';
+/** An access token lives this long (`expires_in`). */
+export const ACCESS_TOKEN_LIFETIME_SECONDS = 3600;
+/** A client assertion's `exp` may lie at most this far ahead (plus the skew). */
+export const MAX_ASSERTION_LIFETIME_SECONDS = 3600;
+/** The server's token signing key is replaced when a grant finds it older than this. */
+export const SIGNING_KEY_ROTATION_DAYS = 30;
