@@ -4,6 +4,7 @@ import { registerAuditCommand } from './audit.ts';
 import { EXIT, reportError } from './common.ts';
 import { registerDirectoryCommands } from './directory.ts';
 import { registerKeyCommands } from './keys.ts';
+import { registerOAuthCommands } from './oauth.ts';
 import { registerOtpCommands } from './otp.ts';
 import { registerServeCommand } from './serve.ts';
 import { registerTokenCommand } from './token.ts';
@@ -22,6 +23,7 @@ program.exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.u
 
 registerServeCommand(program);
 registerKeyCommands(program);
+registerOAuthCommands(program);
 registerDirectoryCommands(program);
 registerAuditCommand(program);
 registerOtpCommands(program);

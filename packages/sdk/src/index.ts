@@ -19,10 +19,12 @@ export {
   MAX_TOKEN_LIFETIME_SECONDS,
   TOKEN_RENEWAL_MARGIN_SECONDS,
   type ClientOptions,
+  type OAuthClientOptions,
   type CallOptions,
   type SdkClock,
 } from './client.ts';
 export { loadKeyFile, parseKeyFile, parsePrivateKey, type KeyFile } from './keyfile.ts';
+export { loadJwkFile, parseJwk, clientAssertion, ASSERTION_LIFETIME_SECONDS, type OAuthAlg, type OAuthKey } from './oauth.ts';
 export { DEFAULT_RETRY, type RetryOptions, type RetryEvent } from './retry.ts';
 export {
   Ds100AdminError,
@@ -30,6 +32,8 @@ export {
   BadRequestError,
   ForbiddenError,
   type ForbiddenReason,
+  UnauthorizedError,
+  OAuthTokenError,
   NotFoundError,
   RateLimitError,
   ServerError,
@@ -40,10 +44,11 @@ export {
   KeyFileError,
 } from './errors.ts';
 /** The wire types, generated from the server's contract (src/contract) into wire.ts. */
-export { ENDPOINTS, REST_BASE_PATH, ROLES } from './wire.ts';
+export { ENDPOINTS, REST_BASE_PATH, ROLES, SCOPES } from './wire.ts';
 export type {
   OperationId,
   Role,
+  Scope,
   SetStatusRequest,
   DeleteRequest,
   ClearPinRequest,
@@ -55,4 +60,5 @@ export type {
   UserResponse,
   ErrorResponse,
   ForbiddenResponse,
+  UnauthorizedResponse,
 } from './wire.ts';
