@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { clientAssertion, loadJwkFile, parseJwk } from '@ds100-admin/sdk';
 import { makeOAuthClientService, oauthIssuer, parseScopes } from '../auth/oauth-clients.ts';
 import { makeSigningKeys } from '../auth/signing-keys.ts';
 import { systemClock } from '../domain/clock.ts';
@@ -65,6 +66,17 @@ export function registerOAuthCommands(program: Command): void {
       console.log(`deleted ${clientId}`);
     },
   );
+
+  clients
+    .command('assertion')
+    .description("print a client assertion (private_key_jwt, 300 s) for a token request made by hand, e.g. with curl")
+    .requiredOption('--jwk-file <path>', "the client's private JWK file")
+    .requiredOption('--client-id <id>', 'the client id')
+    .requiredOption('--issuer <url>', 'the issuer, e.g. http://127.0.0.1:8080/oauth')
+    .action(async (o: { jwkFile: string; clientId: string; issuer: string }) => {
+      const key = parseJwk(await loadJwkFile(o.jwkFile));
+      console.log(clientAssertion(key, o.clientId, `${o.issuer.replace(/\/+$/, '')}/token`, Date.now()));
+    });
 
   const keys = program.command('oauth-keys').description("the server's access token signing keys (ES256, kept in the store)");
   withDataOptions(
