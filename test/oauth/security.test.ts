@@ -207,3 +207,29 @@ describe('the API refuses', () => {
     assert.equal((await state()).snapshot, before.snapshot);
   });
 });
+
+describe('secrets', () => {
+  test('no log line holds an assertion, an access token, a client\'s private key or the server\'s signing key', async () => {
+    const logLines: string[] = [];
+    const logged = await startServer({ demo: true, logLines });
+    try {
+      const c = await createClient(logged.store);
+      const endpoint = `${logged.url}/oauth/token`;
+      const good = assertion(c, endpoint);
+      const bad = assertion(c, endpoint, { header: { kid: 'wrong' } });
+      const token = (await tokenRequest(logged.url, grantFields(c, logged.url, { client_assertion: good }))).json.access_token as string;
+      assert.equal((await tokenRequest(logged.url, grantFields(c, logged.url, { client_assertion: good }))).status, 401);
+      assert.equal((await tokenRequest(logged.url, grantFields(c, logged.url, { client_assertion: bad }))).status, 401);
+      assert.equal((await tokenRequest(logged.url, JSON.stringify({ client_assertion: good }), 'application/json')).status, 400);
+      const tampered = `${token.slice(0, -8)}AAAAAAAA`;
+      assert.equal((await logged.request('POST', '/v1/ds100/lookup', { deviceSerialNumber: '140100080' }, { token: tampered })).status, 401);
+      assert.equal((await logged.request('POST', '/v1/users/lookup', { email: 'x@example.com' }, { token })).status, 404);
+      const [signingKey] = await logged.store.signingKeys();
+      const secrets = [good, bad, token, tampered, c.jwk.d!, signingKey!.privateKeyPem.split('\n')[1]!];
+      assert.ok(logLines.some((l) => l.includes('token request refused')), 'the refusals were logged');
+      for (const line of logLines) for (const secret of secrets) assert.ok(!line.includes(secret), `a secret in the log: ${line.slice(0, 200)}`);
+    } finally {
+      await logged.close();
+    }
+  });
+});
