@@ -4,7 +4,7 @@
  * runs that count every unexpected status as a failure, and the results table.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createPrivateKey, sign as rsaSign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, randomUUID, sign as rsaSign, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -146,6 +146,47 @@ export function signToken(keyFile: KeyFile, key: KeyObject = createPrivateKey(ke
   const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const input = `${enc({ alg: 'RS256', typ: 'JWT' })}.${enc({ sub: keyFile.accessID, iat: now - salt % 60, exp: now + 3000, aud: keyFile.adminRestApiUrl, n: salt })}`;
   return `${input}.${rsaSign('sha256', Buffer.from(input), key).toString('base64url')}`;
+}
+
+/** An OAuth client made by `oauth-clients create` (ES256): its id and private key. */
+export interface BenchClient {
+  clientId: string;
+  key: KeyObject;
+  kid: string;
+}
+
+/** Creates an OAuth client holding every DS100 and user scope, through the CLI. */
+export async function createOAuthClient(dataDir: string, publicUrl: string, extra: string[] = []): Promise<BenchClient> {
+  const { stdout } = await runCli([
+    'oauth-clients', 'create', '--alg', 'ES256', '--data', dataDir, '--public-url', publicUrl, ...extra,
+    '--scope', 'rsa.authenticator.ds100.manage rsa.authenticator.ds100.read rsa.user.read',
+  ]);
+  const jwk = JSON.parse(readFileSync(stdout.trim().split('\n').pop()!, 'utf8')) as JsonWebKey & { kid: string };
+  return { clientId: /^client id: +(\S+)$/m.exec(stdout)![1]!, key: createPrivateKey({ key: jwk, format: 'jwk' }), kid: jwk.kid };
+}
+
+/** A token request's form body for `client`, with a fresh assertion (its own jti) for `tokenEndpoint`. */
+export function grantBody(client: BenchClient, tokenEndpoint: string): string {
+  const now = Math.floor(Date.now() / 1000);
+  const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const input = `${enc({ alg: 'ES256', typ: 'JWT', kid: client.kid })}.${enc({ iss: client.clientId, sub: client.clientId, aud: tokenEndpoint, iat: now, exp: now + 3000, jti: randomUUID() })}`;
+  const assertion = `${input}.${rsaSign('sha256', Buffer.from(input), { key: client.key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+  return new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: assertion,
+  }).toString();
+}
+
+/** An access token for `client` from the server at `url`. */
+export async function accessToken(url: string, client: BenchClient): Promise<string> {
+  const res = await fetch(`${url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: grantBody(client, `${url}/oauth/token`),
+  });
+  if (res.status !== 200) throw new Error(`token request answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { access_token: string }).access_token;
 }
 
 export interface Scenario {

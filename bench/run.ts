@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: the side-by-side benchmark (issue 5). In one run, against servers in child
- * processes: a bare node:http baseline, then lookup, toggle (durable writes) and cold-auth on
- * ds100-admin with SQLite, lookup over TLS with keep-alive (its ratio is to the plain lookup),
- * and lookup and toggle on PostgreSQL when a database URL is given; then `emulate`'s start-up and
- * its reset with `--records` users and registrations seeded.
+ * processes: a bare node:http baseline, then lookup (with a key JWT, then with an OAuth access
+ * token), toggle (durable writes), cold-auth and OAuth token grants on ds100-admin with SQLite,
+ * lookup over TLS with keep-alive (its ratio is to the plain lookup), and lookup and toggle on
+ * PostgreSQL when a database URL is given; then `emulate`'s start-up and its reset with
+ * `--records` users and registrations seeded.
  *
  *   npm run bench                         full run: 10 s per scenario, 64 connections, 10 000 records
  *   npm run bench -- --smoke              seconds, to prove it works (CI)
@@ -18,7 +19,8 @@ import pg from 'pg';
 import { connectionUrl } from '../src/store/postgres/index.ts';
 import { emulateFigures, printEmulateFigures } from './emulate.ts';
 import {
-  API, ROOT, createKey, deviceOf, freePort, load, lookupScenario, report, runCli, signToken, startChild, startServer, userIdOf, writeDataset,
+  API, ROOT, accessToken, createKey, createOAuthClient, deviceOf, freePort, grantBody, load, lookupScenario, report, runCli, signToken, startChild,
+  startServer, userIdOf, writeDataset,
   type Child, type Figures, type Scenario,
 } from './lib.ts';
 
@@ -36,6 +38,7 @@ const duration = Number(args.duration ?? (smoke ? 2 : 10));
 const connections = Number(args.connections);
 const records = Number(args.records ?? (smoke ? 500 : 10_000));
 const coldRequests = smoke ? 500 : 20_000;
+const grantRequests = smoke ? 200 : 5_000;
 
 const json = { 'content-type': 'application/json' };
 
@@ -102,11 +105,31 @@ async function main(): Promise<void> {
     children.push(server);
     const keyFile = await createKey(sqliteDir, server.url);
     const token = signToken(keyFile);
-    const scenarios = [lookup('lookup', server, token), toggleScenario('toggle (durable)', server, token)];
+    const oauthClient = await createOAuthClient(sqliteDir, server.url);
+    const oauthToken = await accessToken(server.url, oauthClient);
+    // The two lookups side by side: a key JWT, and an OAuth access token (contract 10; target 0.9 of
+    // the first). Both warmed up first, unreported, so that the first measured does not pay for the JIT.
+    for (const t of [token, oauthToken]) await load({ ...lookup('warm-up', server, t), duration: smoke ? 1 : 3 });
+    const scenarios = [lookup('lookup', server, token), lookup('lookup (oauth token)', server, oauthToken), toggleScenario('toggle (durable)', server, token)];
     for (const s of scenarios) {
       const f = await load(s);
       rows.push({ ...f, ratio: f.reqPerSec / base.reqPerSec, rssMb: server.rssMb() });
     }
+    const [legacyLookup, oauthLookup] = rows.slice(-3);
+    const oauthVsLegacy = oauthLookup!.reqPerSec / legacyLookup!.reqPerSec;
+    console.log(`bench: lookup with an OAuth access token runs at ${oauthVsLegacy.toFixed(2)} of the key JWT's (target >= 0.90)`);
+    // Token grants: a distinct assertion per request (signed beforehand), each a jti spent and a token signed.
+    const tokenEndpoint = `${server.url}/oauth/token`;
+    const grants = Array.from({ length: grantRequests }, () => grantBody(oauthClient, tokenEndpoint));
+    const g = await load({
+      name: 'token grants',
+      url: server.url,
+      amount: grantRequests,
+      connections: Math.min(connections, 16),
+      expectStatus: 200,
+      request: (n) => ({ method: 'POST', path: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: grants[n % grants.length] }),
+    });
+    rows.push({ ...g, ratio: g.reqPerSec / base.reqPerSec, rssMb: server.rssMb() });
     // Cold auth: a distinct, freshly signed token on every request (signed before the run, so
     // that signing does not slow the load generator).
     const key = createPrivateKey(keyFile.accessKey);

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { endpoints } from '../src/contract/endpoints.ts';
 import { MAX_TOKEN_LIFETIME_SECONDS, REST_BASE_PATH } from '../src/contract/limits.ts';
-import { ROLES, WIRE_TYPES } from '../src/contract/schemas.ts';
+import { ROLES, SCOPES, WIRE_TYPES } from '../src/contract/schemas.ts';
 
 type Schema = {
   type?: string | string[];
@@ -75,12 +75,15 @@ export function renderWire(): string {
     '/** The roles an Administration API key can be bound to. */',
     `export const ROLES = ${JSON.stringify(ROLES)} as const;`,
     'export type Role = (typeof ROLES)[number];',
+    '/** The OAuth scopes an OAuth client may hold (contract 10). */',
+    `export const SCOPES = ${JSON.stringify(SCOPES)} as const;`,
+    'export type Scope = (typeof SCOPES)[number];',
     '',
-    '/** Method, path under REST_BASE_PATH, and the JSON shape of the 200 answer, by operation id. */',
+    '/** Method, path under REST_BASE_PATH, the JSON shape of the 200 answer and the OAuth scope needed, by operation id. */',
     'export const ENDPOINTS = {',
     ...Object.values(endpoints).map(
       (e) =>
-        `  ${e.operationId}: { method: ${JSON.stringify(e.method)}, path: ${JSON.stringify(e.path)}, answer: ${JSON.stringify(answerOf(e.response as Schema | null))} },`,
+        `  ${e.operationId}: { method: ${JSON.stringify(e.method)}, path: ${JSON.stringify(e.path)}, answer: ${JSON.stringify(answerOf(e.response as Schema | null))}, scope: ${JSON.stringify(e.scope)} },`,
     ),
     '} as const;',
     'export type OperationId = keyof typeof ENDPOINTS;',

@@ -5,9 +5,11 @@ import { STATUS_CODES } from 'node:http';
  * command line. Each entry is made once here: its HTTP status, and the description (a string, or
  * a function of the values it names). Nothing else in the code writes an error message.
  *
- * The wire carries two shapes (spec section 1): application errors as `{code, description}` and
- * authentication/authorization refusals as a Spring Boot style 403 body. `kind: 'forbidden'`
- * marks the latter.
+ * The wire carries three shapes: application errors as `{code, description}` and
+ * authentication/authorization refusals as a Spring Boot style body (spec section 1), `kind:
+ * 'forbidden'` for the 403s, `kind: 'unauthorized'` for the 401 of a refused OAuth access token;
+ * and the token endpoint's RFC 6749 §5.2 errors `{error, error_description}`, `kind: 'oauth'`
+ * with the error code in `oauth`.
  */
 const catalog = {
   // 400: the request itself is wrong. None of these changes anything.
@@ -47,6 +49,22 @@ const catalog = {
   TOKEN_AUDIENCE: { status: 403, kind: 'forbidden', description: 'Invalid audience' },
   UNKNOWN_ACCESS_ID: { status: 403, kind: 'forbidden', description: 'Invalid Access Id' },
   NOT_AUTHORIZED: { status: 403, kind: 'forbidden', description: 'Not authorized to perform the request.' },
+  // 401: an OAuth access token refused (contract 10). Whatever the reason, one message; the log has the reason.
+  INVALID_ACCESS_TOKEN: { status: 401, kind: 'unauthorized', description: 'Invalid access token' },
+
+  // The token endpoint (contract 10), RFC 6749 §5.2. A failed client authentication never says
+  // which check failed.
+  OAUTH_INVALID_REQUEST: { status: 400, kind: 'oauth', oauth: 'invalid_request', description: (why: string) => why },
+  OAUTH_UNSUPPORTED_GRANT_TYPE: {
+    status: 400, kind: 'oauth', oauth: 'unsupported_grant_type', description: 'Only grant_type=client_credentials is supported.',
+  },
+  OAUTH_INVALID_CLIENT: { status: 401, kind: 'oauth', oauth: 'invalid_client', description: 'Client authentication failed.' },
+  OAUTH_INVALID_SCOPE: {
+    status: 400, kind: 'oauth', oauth: 'invalid_scope', description: (scope: string) => `The scope '${scope}' is unknown or not held by this client.`,
+  },
+  // RFC 6749 names no error for a rate limit; `slow_down` (RFC 8628, in the OAuth error registry) says it.
+  OAUTH_RATE_LIMITED: { status: 429, kind: 'oauth', oauth: 'slow_down', description: 'Too many requests.' },
+  OAUTH_SERVER_ERROR: { status: 500, kind: 'oauth', oauth: 'server_error', description: 'An internal error occurred.' },
 
   // 404
   ROUTE_NOT_FOUND: { status: 404, description: (method: string, url: string) => `No endpoint ${method} ${url}` },
@@ -61,6 +79,11 @@ const catalog = {
     description: (token: string, userId: string) => `OTP credential ${token} not found for user ${userId}`,
   },
   API_KEY_NOT_FOUND: { status: 404, description: (accessId: string) => `API key ${accessId} not found` },
+  OAUTH_CLIENT_NOT_FOUND: { status: 404, description: (clientId: string) => `OAuth client ${clientId} not found` },
+  // Registering an OAuth client (the command line).
+  UNKNOWN_SCOPE: { status: 400, description: (scope: string, known: string) => `Unknown scope '${scope}' (known: ${known}).` },
+  NO_SCOPE: { status: 400, description: 'An OAuth client needs at least one scope.' },
+  BAD_PUBLIC_KEY: { status: 400, description: (why: string) => `The public key cannot be used: ${why}.` },
 
   // 409: directory changes an operator asked for that would break a rule.
   USER_EXISTS: { status: 409, description: (what: string) => `User ${what} already exists` },
@@ -95,22 +118,29 @@ const catalog = {
   EMULATOR_INVALID: { status: 400, description: (what: string, where: string, rule: string) => `Invalid ${what}: ${where} ${rule}.` },
   SEED_UNSUPPORTED: { status: 400, description: (section: string) => `The seed section '${section}' is not supported yet.` },
   FAULT_NOT_FOUND: { status: 404, description: (id: string) => `Fault rule ${id} not found` },
-} as const satisfies Record<string, { status: number; kind?: 'forbidden'; description: string | ((...a: string[]) => string) }>;
+} as const satisfies Record<
+  string,
+  { status: number; kind?: 'forbidden' | 'unauthorized' | 'oauth'; oauth?: string; description: string | ((...a: string[]) => string) }
+>;
 
 export type ErrorName = keyof typeof catalog;
 type Args<N extends ErrorName> = (typeof catalog)[N]['description'] extends (...a: infer A) => string ? A : [];
 
 export class ApiError extends Error {
   readonly status: number;
-  readonly forbidden: boolean;
+  /** Answered in the Spring Boot shape (403 and the access token's 401). */
+  readonly spring: boolean;
+  /** The token endpoint's RFC 6749 error code, for its errors only. */
+  readonly oauth: string | undefined;
   constructor(
     readonly errorName: ErrorName,
     description: string,
   ) {
     super(description);
-    const entry = catalog[errorName] as { status: number; kind?: string };
+    const entry = catalog[errorName] as { status: number; kind?: string; oauth?: string };
     this.status = entry.status;
-    this.forbidden = entry.kind === 'forbidden';
+    this.spring = entry.kind === 'forbidden' || entry.kind === 'unauthorized';
+    this.oauth = entry.oauth;
   }
   /** `404 NOT_FOUND`: the status number and its reason phrase in upper snake case. */
   get code(): string {

@@ -30,14 +30,23 @@ export async function generateRsaKeyPair(): Promise<{ privateKeyPem: string; pub
  * created exclusively (an existing file is never overwritten), and removed again if it cannot
  * be written whole.
  */
-export async function writeKeyFile(dir: string, keyFile: KeyFile): Promise<string> {
+export function writeKeyFile(dir: string, keyFile: KeyFile): Promise<string> {
+  return writeSecretFile(dir, `${keyFile.accessID}.key`, keyFile);
+}
+
+/**
+ * Writes `value` as JSON to `<dir>/<name>`, readable by its owner only (mode 0600 whatever the
+ * umask, in a folder made 0700), and returns its path. Created exclusively: an existing file is
+ * never overwritten; removed again if it cannot be written whole. For files that hold a private key.
+ */
+export async function writeSecretFile(dir: string, name: string, value: unknown): Promise<string> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const path = join(dir, `${keyFile.accessID}.key`);
+  const path = join(dir, name);
   const file = await open(path, 'wx', 0o600);
   try {
     // The mode given to open is narrowed by the umask only; this makes it 0600 whatever the umask.
     await file.chmod(0o600);
-    await file.writeFile(`${JSON.stringify(keyFile, null, 2)}\n`);
+    await file.writeFile(`${JSON.stringify(value, null, 2)}\n`);
     await file.close();
   } catch (error) {
     await file.close().catch(() => {});

@@ -1,35 +1,19 @@
 import { CLOCK_SKEW_SECONDS, MAX_TOKEN_LENGTH, MAX_TOKEN_LIFETIME_SECONDS, TOKEN_LIFETIME_TOLERANCE_SECONDS } from '../contract/limits.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { ApiKey, Role } from '../domain/types.ts';
+import { TokenRefused, assertBase64url, decodeSegment } from './jws.ts';
 import { adminRestApiUrl } from './keyfile.ts';
 import { makeInlineSignatureChecker, type SignatureChecker } from './signature.ts';
 
-/** Who a verified token speaks for. */
-export interface Principal {
-  subject: string;
-  role: Role;
-}
+export { TokenRefused, type RefusalKind } from './jws.ts';
 
 /**
- * What a refused token's client may be told (spec 1, error bodies), each kind one 403 message:
- * - `expired`: validly signed, and past its `exp` by more than the skew;
- * - `audience`: validly signed, and its `aud` names no accepted form of this server;
- * - `unknownAccessId`: well formed, and its `sub` names no registered key (the signature cannot
- *   be checked without one);
- * - `invalid`: anything else.
- * Only a token whose signature verified can be told anything about its claims.
+ * Who a verified token speaks for: an Administration API key (its role decides what it may call)
+ * or an OAuth client (its token's scopes decide; it has no role).
  */
-export type RefusalKind = 'expired' | 'audience' | 'unknownAccessId' | 'invalid';
-
-/** Why a token was refused: `kind` for the client, the message (the detail) for the server log only. */
-export class TokenRefused extends Error {
-  constructor(
-    reason: string,
-    readonly kind: RefusalKind = 'invalid',
-  ) {
-    super(reason);
-  }
-}
+export type Principal = KeyPrincipal | ClientPrincipal;
+export type KeyPrincipal = { kind: 'key'; subject: string; role: Role };
+export type ClientPrincipal = { kind: 'client'; subject: string; role: null; scopes: ReadonlySet<string> };
 
 export interface TokenVerifierDeps {
   /** The registered key for an access id, or null. Asked on every request, cache hits included. */
@@ -44,12 +28,6 @@ export interface TokenVerifierDeps {
 }
 
 
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
-/**
- * The last character of an unpadded segment whose length is 2 or 3 more than a multiple of 4
- * carries 4 or 2 unused low bits; in the one canonical spelling they are zero.
- */
-const CANONICAL_LAST: Record<number, RegExp> = { 2: /[AQgw]$/, 3: /[AEIMQUYcgkosw048]$/ };
 const DIGITS = /^[0-9]{1,15}$/;
 
 /** The three `aud` forms real clients send for one tenant (spec 2), each with or without one `/`. */
@@ -58,61 +36,6 @@ export function acceptedAudiences(publicUrl: string): Set<string> {
   const rest = adminRestApiUrl(origin);
   const forms = [origin, rest, `${rest}/v1`];
   return new Set(forms.flatMap((f) => [f, `${f}/`]));
-}
-
-/**
- * Strict base64url (RFC 7515, section 2): its alphabet, no padding, and the one canonical
- * spelling of the bytes. Node's decoder ignores the unused low bits of the last character, so
- * without the last check one token could be sent under several spellings.
- */
-function assertBase64url(segment: string, what: string): void {
-  const tail = segment.length % 4;
-  if (tail === 1 || !BASE64URL.test(segment) || (tail > 1 && !CANONICAL_LAST[tail]!.test(segment))) {
-    throw new TokenRefused(`${what} is not base64url`);
-  }
-}
-
-function decodeSegment(segment: string, what: string): Record<string, unknown> {
-  assertBase64url(segment, what);
-  const text = Buffer.from(segment, 'base64url').toString('utf8');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new TokenRefused(`${what} is not JSON`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TokenRefused(`${what} is not a JSON object`);
-  if (hasDuplicateKeys(text)) throw new TokenRefused(`${what} has a duplicate member name`);
-  return value as Record<string, unknown>;
-}
-
-/**
- * JSON.parse keeps the last of two equal member names, which lets a token say one thing to us and
- * another to a different parser. Scans the top-level object of already valid JSON for repeats.
- */
-function hasDuplicateKeys(json: string): boolean {
-  const seen = new Set<string>();
-  let depth = 0;
-  for (let i = 0; i < json.length; i++) {
-    const ch = json[i];
-    if (ch === '{' || ch === '[') depth++;
-    else if (ch === '}' || ch === ']') depth--;
-    else if (ch === '"') {
-      let j = i + 1;
-      while (json[j] !== '"') j += json[j] === '\\' ? 2 : 1;
-      if (depth === 1) {
-        let k = j + 1;
-        while (json[k] === ' ' || json[k] === '\t' || json[k] === '\n' || json[k] === '\r') k++;
-        if (json[k] === ':') {
-          const name = JSON.parse(json.slice(i, j + 1)) as string;
-          if (seen.has(name)) return true;
-          seen.add(name);
-        }
-      }
-      i = j;
-    }
-  }
-  return false;
 }
 
 /** A NumericDate: a number, or (as the vendor's own example writes it) a string of digits. */
@@ -124,7 +47,7 @@ function numericDate(claims: Record<string, unknown>, name: string): number {
 }
 
 interface CacheEntry {
-  principal: Principal;
+  principal: KeyPrincipal;
   publicKeyPem: string;
   /** Seconds: the token is refused from this moment on. */
   refuseAfter: number;
@@ -145,13 +68,13 @@ export function makeTokenVerifier({
   const cache = new Map<string, CacheEntry>();
   let signatureChecks = 0;
 
-  async function verifyToken(token: string): Promise<Principal> {
+  async function verifyToken(token: string): Promise<KeyPrincipal> {
     const now = clock.now() / 1000;
     const cached = cache.get(token);
     if (cached) {
       const key = await findKey(cached.principal.subject);
       if (now <= cached.refuseAfter && key && key.publicKeyPem === cached.publicKeyPem) {
-        return { subject: cached.principal.subject, role: key.role };
+        return { kind: 'key', subject: cached.principal.subject, role: key.role };
       }
       cache.delete(token);
     }
@@ -202,7 +125,7 @@ export function makeTokenVerifier({
     const accepted = audiences;
     if (!auds.some((a) => typeof a === 'string' && accepted.has(a))) throw new TokenRefused('aud not accepted', 'audience');
 
-    const principal: Principal = { subject: sub, role: key.role };
+    const principal = { kind: 'key', subject: sub, role: key.role } as const;
     if (cacheSize > 0) {
       if (cache.size >= cacheSize) cache.delete(cache.keys().next().value as string);
       cache.set(token, { principal, publicKeyPem: key.publicKeyPem, refuseAfter: exp + CLOCK_SKEW_SECONDS });
@@ -212,7 +135,7 @@ export function makeTokenVerifier({
 
   return {
     /** The principal of an `Authorization` header value, or a `TokenRefused` naming why not. */
-    async verify(authorization: string | undefined): Promise<Principal> {
+    async verify(authorization: string | undefined): Promise<KeyPrincipal> {
       if (!authorization) throw new TokenRefused('no Authorization header');
       const match = /^Bearer +(\S+)$/i.exec(authorization);
       if (!match) throw new TokenRefused('Authorization is not a Bearer token');

@@ -5,7 +5,11 @@ import { CliError, EXIT, parseCount } from './common.ts';
 
 /** The options every command that calls an API server takes. */
 export interface ClientCliOptions {
-  keyFile: string;
+  keyFile?: string;
+  jwkFile?: string;
+  clientId?: string;
+  issuer?: string;
+  scope?: string;
   baseUrl?: string;
   audience?: string;
   json?: boolean;
@@ -15,10 +19,17 @@ export interface ClientCliOptions {
   ca?: string;
 }
 
-/** `--key-file`, `--base-url`, `--json`, ...: the same on every client command. */
+/**
+ * `--key-file` (or, for an OAuth client, `--jwk-file --client-id --issuer [--scope]`),
+ * `--base-url`, `--json`, ...: the same on every client command.
+ */
 export function withClientOptions(command: Command): Command {
   return command
-    .addOption(new Option('--key-file <path>', 'the Administration API key file (<accessID>.key)').env('DS100_KEY_FILE').makeOptionMandatory())
+    .addOption(new Option('--key-file <path>', 'the Administration API key file (<accessID>.key)').env('DS100_KEY_FILE'))
+    .addOption(new Option('--jwk-file <path>', "instead of --key-file: an OAuth client's private JWK file (oauth-clients create)").env('DS100_JWK_FILE'))
+    .addOption(new Option('--client-id <id>', 'with --jwk-file: the OAuth client id').env('DS100_CLIENT_ID'))
+    .addOption(new Option('--issuer <url>', 'with --jwk-file: the OAuth issuer, e.g. https://admin.example.com/oauth').env('DS100_ISSUER'))
+    .option('--scope <scopes>', 'with --jwk-file: the scopes to ask for, space-separated (default: all the client holds)')
     .option('--base-url <url>', "the server's admin REST URL or origin, instead of the key file's adminRestApiUrl")
     .option('--ca <file>', "PEM CA certificate(s) to trust for an https:// server instead of the system's (e.g. <data>/tls/ca.pem of serve --tls-self-signed)")
     .option('--audience <url>', 'the JWT aud, when the server is reached at another address than its public URL (a tunnel)')
@@ -28,16 +39,28 @@ export function withClientOptions(command: Command): Command {
     .option('--retries <n>', 'retries of a 429, 502, 503, 504 or connection reset (0: none)', parseCount('--retries', 0, 10), 3);
 }
 
-/** A client from the command's options. */
+/** A client from the command's options: a key file's, or an OAuth client's. */
 export async function clientFrom(o: ClientCliOptions): Promise<Ds100AdminClient> {
+  const common = {
+    ...(o.baseUrl ? { baseUrl: o.baseUrl } : {}),
+    ...(o.ca ? { ca: readCa(o.ca) } : {}),
+    timeoutMs: o.timeout * 1000,
+    retry: o.retries === 0 ? (false as const) : { maxRetries: o.retries },
+  };
   try {
-    return await Ds100AdminClient.fromKeyFile(o.keyFile, {
-      ...(o.baseUrl ? { baseUrl: o.baseUrl } : {}),
-      ...(o.audience ? { audience: o.audience } : {}),
-      ...(o.ca ? { ca: readCa(o.ca) } : {}),
-      timeoutMs: o.timeout * 1000,
-      retry: o.retries === 0 ? false : { maxRetries: o.retries },
-    });
+    if (o.jwkFile !== undefined) {
+      if (o.keyFile !== undefined) throw new CliError('give --key-file or --jwk-file, not both', EXIT.usage);
+      if (!o.clientId || !o.issuer) throw new CliError('--jwk-file needs --client-id and --issuer', EXIT.usage);
+      return await Ds100AdminClient.fromOAuthClient({
+        ...common,
+        jwkFile: o.jwkFile,
+        clientId: o.clientId,
+        issuer: o.issuer,
+        ...(o.scope ? { scope: o.scope } : {}),
+      });
+    }
+    if (o.keyFile === undefined) throw new CliError('required option --key-file (or --jwk-file with --client-id and --issuer) not specified', EXIT.usage);
+    return await Ds100AdminClient.fromKeyFile(o.keyFile, { ...common, ...(o.audience ? { audience: o.audience } : {}) });
   } catch (e) {
     if (e instanceof TypeError) throw new CliError(e.message, EXIT.usage);
     throw e;

@@ -6,6 +6,7 @@ import { registerDirectoryCommands } from './directory.ts';
 import { registerEmulateCommand } from './emulate.ts';
 import { registerKeyCommands } from './keys.ts';
 import { registerLogsCommand } from './logs.ts';
+import { registerOAuthCommands } from './oauth.ts';
 import { registerOtpCommands } from './otp.ts';
 import { registerServeCommand } from './serve.ts';
 import { registerTokenCommand } from './token.ts';
@@ -25,6 +26,7 @@ program.exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.u
 registerServeCommand(program);
 registerEmulateCommand(program);
 registerKeyCommands(program);
+registerOAuthCommands(program);
 registerDirectoryCommands(program);
 registerAuditCommand(program);
 registerLogsCommand(program);

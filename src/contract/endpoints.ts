@@ -1,7 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import {
   AdminLogPage, ClearPinBody, ClearPinResult, CredentialRecords, DeleteBody, ExportLogQuery, LookupBody, SetStatusBody, StatusItems,
-  UserEventLogPage, UserLookupBody, UserRecord, type Role,
+  UserEventLogPage, UserLookupBody, UserRecord, type Role, type Scope,
 } from './schemas.ts';
 
 /**
@@ -21,9 +21,9 @@ export interface Endpoint {
   readonly audit: string;
   /** The roles whose keys may call it. */
   readonly roles: readonly Role[];
-  readonly summary: string;
   /** The OAuth scope an access token needs to call it (contract 10). */
-  readonly scope?: string;
+  readonly scope: Scope;
+  readonly summary: string;
   readonly tag: 'DS100' | 'Users' | 'Event log';
   /** The JSON body of a POST, PATCH or DELETE. */
   readonly body?: TSchema;
@@ -46,6 +46,7 @@ export const endpoints = {
     path: '/v1/ds100/enable/otp',
     audit: 'ds100.enable',
     roles: CHANGERS,
+    scope: 'rsa.authenticator.ds100.manage',
     summary: "Enable the OTP credential of a user's DS100",
     tag: 'DS100',
     body: SetStatusBody,
@@ -57,6 +58,7 @@ export const endpoints = {
     path: '/v1/ds100/disable/otp',
     audit: 'ds100.disable',
     roles: CHANGERS,
+    scope: 'rsa.authenticator.ds100.manage',
     summary: "Disable the OTP credential of a user's DS100",
     tag: 'DS100',
     body: SetStatusBody,
@@ -68,6 +70,7 @@ export const endpoints = {
     path: '/v1/ds100/delete/otp',
     audit: 'ds100.delete',
     roles: CHANGERS,
+    scope: 'rsa.authenticator.ds100.delete',
     summary: "Delete the OTP credential of a user's DS100",
     tag: 'DS100',
     body: DeleteBody,
@@ -79,6 +82,7 @@ export const endpoints = {
     path: '/v1/ds100/clearPin/otp',
     audit: 'ds100.clearPin',
     roles: CHANGERS,
+    scope: 'rsa.authenticator.ds100.manage',
     summary: 'Clear the PIN of an OTP credential',
     tag: 'DS100',
     body: ClearPinBody,
@@ -90,6 +94,7 @@ export const endpoints = {
     path: '/v1/ds100/lookup',
     audit: 'ds100.lookup',
     roles: READERS,
+    scope: 'rsa.authenticator.ds100.read',
     summary: 'Retrieve the OTP credentials of a DS100',
     tag: 'DS100',
     body: LookupBody,
@@ -101,6 +106,7 @@ export const endpoints = {
     path: '/v1/users/lookup',
     audit: 'users.lookup',
     roles: READERS,
+    scope: 'rsa.user.read',
     summary: 'Look up a user by e-mail address',
     tag: 'Users',
     body: UserLookupBody,

@@ -43,3 +43,11 @@ export const EXPORT_DEFAULT_WINDOW_HOURS = 24;
  * little ahead is served (and later events are stamped after its window); one further ahead is refused.
  */
 export const EXPORT_MAX_END_AHEAD_SECONDS = 60;
+/** Where the OAuth authorization server lives under the public URL: the issuer is `{publicUrl}/oauth`. */
+export const OAUTH_ISSUER_PATH = '/oauth';
+/** An access token lives this long (`expires_in`). */
+export const ACCESS_TOKEN_LIFETIME_SECONDS = 3600;
+/** A client assertion's `exp` may lie at most this far ahead (plus the skew). */
+export const MAX_ASSERTION_LIFETIME_SECONDS = 3600;
+/** The server's token signing key is replaced when a grant finds it older than this. */
+export const SIGNING_KEY_ROTATION_DAYS = 30;

@@ -35,6 +35,22 @@ const strict = { additionalProperties: false } as const;
 export const ROLES = ['SuperAdmin', 'HelpDeskAdmin', 'ReadOnly'] as const;
 export type Role = (typeof ROLES)[number];
 
+/**
+ * Every OAuth scope the server knows (contract 10), by the vendor's names: an OAuth client holds
+ * some of them, an access token carries some, and each endpoint needs one. Any other scope a
+ * client asks for is refused as unknown. The two `rsa.audit.*` scopes are those of the event log
+ * exports (contract 11).
+ */
+export const SCOPES = [
+  'rsa.authenticator.ds100.manage',
+  'rsa.authenticator.ds100.delete',
+  'rsa.authenticator.ds100.read',
+  'rsa.user.read',
+  'rsa.audit.admin',
+  'rsa.audit.user',
+] as const;
+export type Scope = (typeof SCOPES)[number];
+
 export const TokenStatus = Type.Union([Type.Literal('Enabled'), Type.Literal('Disabled')]);
 export type TokenStatus = Static<typeof TokenStatus>;
 export const TOKEN_STATUSES: readonly TokenStatus[] = ['Enabled', 'Disabled'];
@@ -187,9 +203,19 @@ export const ForbiddenBody = Type.Object({
   path: Type.String(),
 });
 
+/** An OAuth access token refused (contract 10): the Spring Boot shape, with status 401. */
+export const UnauthorizedBody = Type.Object({
+  timestamp: Type.Number({ description: 'Epoch milliseconds' }),
+  status: Type.Literal(401),
+  error: Type.Literal('Unauthorized'),
+  message: Type.String(),
+  path: Type.String(),
+});
+
 /** The error answers every DS100 endpoint documents, for its schema's `response`. */
 export const errorResponses = {
   400: ErrorBody,
+  401: UnauthorizedBody,
   403: ForbiddenBody,
   404: ErrorBody,
   413: ErrorBody,
@@ -222,6 +248,7 @@ export const WIRE_TYPES = {
   UserResponse: UserRecord,
   ErrorResponse: ErrorBody,
   ForbiddenResponse: ForbiddenBody,
+  UnauthorizedResponse: UnauthorizedBody,
   KeyFile: KeyFileRecord,
   ExportLogQuery,
   AdminLogEntry,
@@ -241,6 +268,7 @@ export type CredentialResponse = Static<typeof CredentialRecord>;
 export type UserResponse = Static<typeof UserRecord>;
 export type ErrorResponse = Static<typeof ErrorBody>;
 export type ForbiddenResponse = Static<typeof ForbiddenBody>;
+export type UnauthorizedResponse = Static<typeof UnauthorizedBody>;
 export type KeyFile = Static<typeof KeyFileRecord>;
 export type ExportLogQuery = Static<typeof ExportLogQuery>;
 export type AdminLogEntry = Static<typeof AdminLogEntry>;

@@ -1,4 +1,4 @@
-import type { ApiKey, AuditEvent, Credential, StoredAuditEvent, TokenStatus, User } from './types.ts';
+import type { ApiKey, AuditEvent, Credential, OAuthClient, SigningKey, StoredAuditEvent, TokenStatus, User } from './types.ts';
 
 /**
  * What the domain needs of persistence, declared here, by the domain: SQLite (`store/sqlite`) and
@@ -24,6 +24,12 @@ export interface StoreReader {
   apiKeys(): Promise<ApiKey[]>;
   /** A setting the server runs with (`SETTINGS`), or null when none was kept. */
   setting(name: SettingName): Promise<string | null>;
+  /** Asked on every request an access token makes: engines may cache it as they cache `apiKey`. */
+  oauthClient(clientId: string): Promise<OAuthClient | null>;
+  oauthClients(): Promise<OAuthClient[]>;
+  signingKey(kid: string): Promise<SigningKey | null>;
+  /** Every signing key kept, newest first. */
+  signingKeys(): Promise<SigningKey[]>;
 }
 
 /**
@@ -58,6 +64,21 @@ export interface StoreTx extends StoreReader {
    * The event is written when the transaction commits, stamped and numbered then (see
    * `sealAudit`): its `loggedAt` is the commit's, not the call's.
    */
+  /** Holds the lock of the signing keys until the transaction ends: one rotation at a time. */
+  lockSigningKeys(): Promise<void>;
+  insertOAuthClient(client: OAuthClient): Promise<void>;
+  deleteOAuthClient(clientId: string): Promise<boolean>;
+  insertSigningKey(key: SigningKey): Promise<void>;
+  retireSigningKey(kid: string, retiredAt: string, notAfter: string): Promise<void>;
+  /** Removes the signing keys whose `notAfter` is before `now`. */
+  deleteSigningKeysBefore(now: string): Promise<void>;
+  /**
+   * Records that the assertion `jti` of `clientId` was used, until `expiresAt`; false when it was
+   * already (a replay). The database's unique constraint decides, so instances agree.
+   */
+  useJti(clientId: string, jti: string, expiresAt: string): Promise<boolean>;
+  /** Forgets the used `jti`s that expired before `now`. */
+  pruneJtis(now: string): Promise<void>;
   appendAudit(event: AuditEvent): Promise<void>;
   putSetting(name: SettingName, value: string): Promise<void>;
   /**

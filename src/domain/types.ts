@@ -1,9 +1,9 @@
 /** The records ds100-admin keeps, with the wire's field names (docs/contract.md, sections 4 and 5). */
 
 import type { Static } from '@sinclair/typebox';
-import type { CredentialRecord, Role, UserRecord } from '../contract/schemas.ts';
+import type { CredentialRecord, Role, Scope, UserRecord } from '../contract/schemas.ts';
 
-export { ROLES, TOKEN_STATUSES, type Role, type TokenStatus } from '../contract/schemas.ts';
+export { ROLES, SCOPES, TOKEN_STATUSES, type Role, type Scope, type TokenStatus } from '../contract/schemas.ts';
 
 export const DEVICE_TYPE = 'SecurID DS100';
 
@@ -23,6 +23,37 @@ export interface ApiKey {
   description: string | null;
   publicKeyPem: string;
   createdAt: string;
+}
+
+/** An OAuth client (contract 10): the public half of its key and the scopes it may be granted. */
+export interface OAuthClient {
+  clientId: string;
+  description: string | null;
+  scopes: Scope[];
+  /** `RS256` or `ES256`: the one algorithm its assertions are signed with. */
+  alg: OAuthAlg;
+  /** The key id its assertions may name in their header. */
+  kid: string;
+  publicKeyPem: string;
+  createdAt: string;
+}
+
+export const OAUTH_ALGS = ['RS256', 'ES256'] as const;
+export type OAuthAlg = (typeof OAUTH_ALGS)[number];
+
+/**
+ * A key the server signs its access tokens with (ES256). The private half is a secret kept in the
+ * store so that every instance signs and verifies alike (SECURITY.md says who can read it).
+ */
+export interface SigningKey {
+  kid: string;
+  privateKeyPem: string;
+  publicKeyPem: string;
+  createdAt: string;
+  /** When a newer key replaced it for signing; null while it is the current one. */
+  retiredAt: string | null;
+  /** After this, no token it signed can still be valid: it verifies nothing more and may be removed. */
+  notAfter: string | null;
 }
 
 export const AUDIT_OUTCOMES = ['changed', 'unchanged', 'not_found', 'invalid', 'denied', 'rate_limited', 'error'] as const;

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { makeThreadSignatureChecker } from '../auth/signature.ts';
+import { makeOAuthServer, type OAuthServer } from '../auth/oauth.ts';
+import { makeSigningKeys } from '../auth/signing-keys.ts';
 import { makeTokenVerifier, type TokenVerifier } from '../auth/token.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
 import { makeCredentialService } from '../domain/credentials.ts';
@@ -22,6 +24,7 @@ import { exportLogRoutes } from './routes/export-logs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { lookupDs100Route } from './routes/lookup-ds100.ts';
 import { lookupUserRoute } from './routes/lookup-user.ts';
+import { oauthRoutes } from './routes/oauth.ts';
 import { installOpenApi } from './routes/openapi.ts';
 import { setOtpStatusRoutes } from './routes/set-otp-status.ts';
 import { registerApiRoutes } from './route.ts';
@@ -63,9 +66,10 @@ export const HSTS = 'max-age=31536000';
 
 /**
  * The HTTP server: the six endpoints of the contract under `/AdminInterface/restapi`, behind the
- * guard (rate limits, token, role) and the audit trail; health checks and the OpenAPI document.
+ * guard (rate limits, token, role or scope) and the audit trail; the OAuth token endpoint under
+ * `/oauth`; health checks and the OpenAPI document.
  */
-export function buildApp(options: AppOptions): FastifyInstance & { verifier: TokenVerifier } {
+export function buildApp(options: AppOptions): FastifyInstance & { verifier: TokenVerifier; oauth: OAuthServer } {
   const clock = options.clock ?? systemClock;
   const { store } = options;
   const rateLimits = options.rateLimits ?? DEFAULT_RATE_LIMITS;
@@ -132,6 +136,14 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     ...(options.tokenCacheSize !== undefined ? { cacheSize: options.tokenCacheSize } : {}),
     ...(signatures ? { signatures } : {}),
   });
+  const signingKeys = makeSigningKeys({ store, clock });
+  const oauth = makeOAuthServer({
+    store,
+    clock,
+    signingKeys,
+    publicUrl: options.publicUrl,
+    ...(options.tokenCacheSize !== undefined ? { cacheSize: options.tokenCacheSize } : {}),
+  });
   const credentials = makeCredentialService({ store, clock });
   const directory = makeDirectoryService({ store, clock });
   const publicUrl = typeof options.publicUrl === 'function' ? options.publicUrl : () => options.publicUrl as string;
@@ -170,12 +182,16 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
   installAudit(app, { store, clock });
   installGuard(app, {
     verifier,
+    oauth,
     limiter: metrics.limiter,
     perAddress: rateLimits.perAddress,
     perKey: rateLimits.perKey,
   });
 
   void app.register(healthRoutes(store));
+  void app.register(
+    oauthRoutes({ oauth, signingKeys, store, clock, limiter: metrics.limiter, perAddress: rateLimits.perAddress }),
+  );
   registerApiRoutes(app, [
     ...setOtpStatusRoutes(credentials),
     deleteOtpRoute(credentials),
@@ -184,5 +200,5 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     lookupUserRoute(directory),
     ...exportLogRoutes(eventLog),
   ]);
-  return Object.assign(app, { verifier });
+  return Object.assign(app, { verifier, oauth });
 }

@@ -157,6 +157,13 @@ export function errorExamples(operation: string, status: number, refusedByRole: 
             }
           : {}),
       };
+    case 401:
+      return {
+        ours: {
+          summary: 'An OAuth access token the server refused, for whatever reason',
+          value: { ...VENDOR_ERRORS.forbidden, status: 401, error: 'Unauthorized', message: apiError('INVALID_ACCESS_TOKEN').description, path },
+        },
+      };
     case 404:
       return OPERATION_EXAMPLES[operation]?.notFound ?? vendor(VENDOR_ERRORS.notFound);
     case 413:

@@ -1,4 +1,4 @@
-import type { ApiKey, AuditEvent, Credential, Role, StoredAuditEvent, TokenStatus, User } from '../domain/types.ts';
+import type { ApiKey, AuditEvent, Credential, OAuthAlg, OAuthClient, Role, Scope, SigningKey, StoredAuditEvent, TokenStatus, User } from '../domain/types.ts';
 
 /**
  * Column lists and row mappers that both SQL engines share: the tables have the same columns
@@ -14,6 +14,8 @@ export const USER_COLUMNS =
 export const CREDENTIAL_COLUMNS =
   'id, name, user_id, device_type, registered_date, token_serial, updated_at, token_state, expiry_date, token_status, token_status_reason, assigned_at, assigned_by, pin_set, token_status_changed_at, token_status_changed_by, device_serial';
 export const API_KEY_COLUMNS = 'access_id, role, description, public_key_pem, created_at';
+export const OAUTH_CLIENT_COLUMNS = 'client_id, description, scopes, alg, kid, public_key_pem, created_at';
+export const SIGNING_KEY_COLUMNS = 'kid, private_key_pem, public_key_pem, created_at, retired_at, not_after';
 export const AUDIT_COLUMNS = 'seq, at, subject, role, client_address, request_id, operation, target, outcome, status, logged_at';
 
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
@@ -83,6 +85,38 @@ export function toApiKey(r: Cells): ApiKey {
 
 export function apiKeyValues(k: ApiKey): unknown[] {
   return [k.accessId, k.role, k.description, k.publicKeyPem, k.createdAt];
+}
+
+/** Scopes are kept as one space-separated text, as OAuth writes them. */
+export function toOAuthClient(r: Cells): OAuthClient {
+  return {
+    clientId: String(r[0]),
+    description: str(r[1]),
+    scopes: String(r[2]).split(' ').filter(Boolean) as Scope[],
+    alg: r[3] as OAuthAlg,
+    kid: String(r[4]),
+    publicKeyPem: String(r[5]),
+    createdAt: String(r[6]),
+  };
+}
+
+export function oauthClientValues(c: OAuthClient): unknown[] {
+  return [c.clientId, c.description, c.scopes.join(' '), c.alg, c.kid, c.publicKeyPem, c.createdAt];
+}
+
+export function toSigningKey(r: Cells): SigningKey {
+  return {
+    kid: String(r[0]),
+    privateKeyPem: String(r[1]),
+    publicKeyPem: String(r[2]),
+    createdAt: String(r[3]),
+    retiredAt: str(r[4]),
+    notAfter: str(r[5]),
+  };
+}
+
+export function signingKeyValues(k: SigningKey): unknown[] {
+  return [k.kid, k.privateKeyPem, k.publicKeyPem, k.createdAt, k.retiredAt, k.notAfter];
 }
 
 export function toAuditEvent(r: Cells): StoredAuditEvent {

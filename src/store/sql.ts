@@ -1,7 +1,8 @@
 import type { StoreReader, StoreTx } from '../domain/store.ts';
 import {
-  API_KEY_COLUMNS, AUDIT_COLUMNS, CREDENTIAL_COLUMNS, USER_COLUMNS, apiKeyValues, auditValues, credentialValues,
-  toApiKey, toAuditEvent, toCredential, toUser, userValues, type Cells,
+  API_KEY_COLUMNS, AUDIT_COLUMNS, CREDENTIAL_COLUMNS, OAUTH_CLIENT_COLUMNS, SIGNING_KEY_COLUMNS, USER_COLUMNS, apiKeyValues, auditValues,
+  credentialValues, oauthClientValues, signingKeyValues, toApiKey, toAuditEvent, toCredential, toOAuthClient, toSigningKey, toUser,
+  userValues, type Cells,
 } from './rows.ts';
 import { inAdminLog, inUserLog } from '../domain/activity.ts';
 import type { AuditLog, AuditLogReader } from '../domain/store.ts';
@@ -41,6 +42,18 @@ export const SQL = {
   deleteCredential: 'DELETE FROM credentials WHERE id = ?',
   insertApiKey: `INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES (${place(5)})`,
   deleteApiKey: 'DELETE FROM api_keys WHERE access_id = ?',
+  oauthClient: `SELECT ${OAUTH_CLIENT_COLUMNS} FROM oauth_clients WHERE client_id = ?`,
+  oauthClients: `SELECT ${OAUTH_CLIENT_COLUMNS} FROM oauth_clients ORDER BY created_at, client_id`,
+  insertOAuthClient: `INSERT INTO oauth_clients (${OAUTH_CLIENT_COLUMNS}) VALUES (${place(7)})`,
+  deleteOAuthClient: 'DELETE FROM oauth_clients WHERE client_id = ?',
+  signingKey: `SELECT ${SIGNING_KEY_COLUMNS} FROM signing_keys WHERE kid = ?`,
+  signingKeys: `SELECT ${SIGNING_KEY_COLUMNS} FROM signing_keys ORDER BY created_at DESC, kid`,
+  insertSigningKey: `INSERT INTO signing_keys (${SIGNING_KEY_COLUMNS}) VALUES (${place(6)})`,
+  retireSigningKey: 'UPDATE signing_keys SET retired_at = ?, not_after = ? WHERE kid = ? AND retired_at IS NULL',
+  deleteSigningKeysBefore: 'DELETE FROM signing_keys WHERE not_after IS NOT NULL AND not_after < ?',
+  // The primary key (client_id, jti) is what makes an assertion single-use on every instance.
+  useJti: 'INSERT INTO used_jtis (client_id, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+  pruneJtis: 'DELETE FROM used_jtis WHERE expires_at < ?',
   auditPage: `SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE seq > ? AND at >= ? ORDER BY seq LIMIT ?`,
   setting: 'SELECT value FROM settings WHERE name = ?',
   putSetting: 'INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
@@ -137,11 +150,15 @@ export function sqlReads(db: SqlConnection): StoreReader {
     apiKey: async (accessId) => first(await db.rows(SQL.apiKey, [accessId]), toApiKey),
     apiKeys: async () => (await db.rows(SQL.apiKeys, [])).map(toApiKey),
     setting: async (name) => first(await db.rows(SQL.setting, [name]), (r) => String(r[0])),
+    oauthClient: async (clientId) => first(await db.rows(SQL.oauthClient, [clientId]), toOAuthClient),
+    oauthClients: async () => (await db.rows(SQL.oauthClients, [])).map(toOAuthClient),
+    signingKey: async (kid) => first(await db.rows(SQL.signingKey, [kid]), toSigningKey),
+    signingKeys: async () => (await db.rows(SQL.signingKeys, [])).map(toSigningKey),
   };
 }
 
 /** The writes of `StoreTx`, on a connection inside a transaction; the engine adds its locks. */
-export function sqlWrites(db: SqlConnection): Omit<StoreTx, keyof StoreReader | 'lockUser' | 'lockKeys' | 'appendAudit'> {
+export function sqlWrites(db: SqlConnection): Omit<StoreTx, keyof StoreReader | 'lockUser' | 'lockKeys' | 'lockSigningKeys' | 'appendAudit'> {
   return {
     insertUser: async (u) => void (await db.run(SQL.insertUser, userValues(u))),
     insertCredential: async (c) => void (await db.run(SQL.insertCredential, credentialValues(c))),
@@ -151,6 +168,13 @@ export function sqlWrites(db: SqlConnection): Omit<StoreTx, keyof StoreReader | 
     deleteCredential: async (id) => void (await db.run(SQL.deleteCredential, [id])),
     insertApiKey: async (k) => void (await db.run(SQL.insertApiKey, apiKeyValues(k))),
     deleteApiKey: async (accessId) => (await db.run(SQL.deleteApiKey, [accessId])) > 0,
+    insertOAuthClient: async (c) => void (await db.run(SQL.insertOAuthClient, oauthClientValues(c))),
+    deleteOAuthClient: async (clientId) => (await db.run(SQL.deleteOAuthClient, [clientId])) > 0,
+    insertSigningKey: async (k) => void (await db.run(SQL.insertSigningKey, signingKeyValues(k))),
+    retireSigningKey: async (kid, retiredAt, notAfter) => void (await db.run(SQL.retireSigningKey, [retiredAt, notAfter, kid])),
+    deleteSigningKeysBefore: async (now) => void (await db.run(SQL.deleteSigningKeysBefore, [now])),
+    useJti: async (clientId, jti, expiresAt) => (await db.run(SQL.useJti, [clientId, jti, expiresAt])) > 0,
+    pruneJtis: async (now) => void (await db.run(SQL.pruneJtis, [now])),
     putSetting: async (name, value) => void (await db.run(SQL.putSetting, [name, value])),
     sealAudit: async (end) => void (await db.run(SQL.sealAudit, [millisecondAfter(end), end])),
     deleteAuditBefore: (time, limit) => db.run(SQL.pruneAudit, [time, limit]),

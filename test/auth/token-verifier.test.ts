@@ -74,7 +74,7 @@ describe('makeTokenVerifier: the cache of verified tokens', () => {
     const { verifier, ring } = setup();
     const t = await token();
     for (let i = 0; i < 5; i++) {
-      assert.deepEqual(await verifier.verify(`Bearer ${t}`), { subject: 'key-a', role: 'HelpDeskAdmin' });
+      assert.deepEqual(await verifier.verify(`Bearer ${t}`), { kind: 'key', subject: 'key-a', role: 'HelpDeskAdmin' });
     }
     assert.equal(verifier.stats().signatureChecks, 1);
     assert.equal(verifier.stats().cachedTokens, 1);

@@ -34,8 +34,17 @@ interface Operation {
 }
 type Document = OpenAPIV3_1.Document & { paths: Record<string, Record<string, Operation>> };
 
-const ERROR_STATUSES = ['400', '403', '404', '413', '429', '500'];
+const ERROR_STATUSES = ['400', '401', '403', '404', '413', '429', '500'];
 const endpoints: Endpoint[] = Object.values(ENDPOINTS);
+/** The scope an OAuth access token needs, by operation (contract 10). */
+const SCOPE_OF: Record<string, string> = {
+  enableOtp: 'rsa.authenticator.ds100.manage',
+  disableOtp: 'rsa.authenticator.ds100.manage',
+  clearPin: 'rsa.authenticator.ds100.manage',
+  deleteOtp: 'rsa.authenticator.ds100.delete',
+  lookupDs100: 'rsa.authenticator.ds100.read',
+  lookupUser: 'rsa.user.read',
+};
 
 /** The document as served, and the same with every `$ref` resolved: fetched once, by the first test that needs it. */
 let served: Document;
@@ -92,11 +101,15 @@ describe('the served OpenAPI document', () => {
       bearerFormat: 'JWT',
       description: 'RS256 JWT signed with the private key of an Administration API key file',
     });
+    const oauth2 = served.components?.securitySchemes?.oauth2 as { type: string; flows: { clientCredentials: { tokenUrl: string; scopes: object } } };
+    assert.equal(oauth2.type, 'oauth2');
+    assert.equal(oauth2.flows.clientCredentials.tokenUrl, '/oauth/token');
+    assert.deepEqual(Object.keys(oauth2.flows.clientCredentials.scopes), [...new Set(Object.values(SCOPE_OF)), 'rsa.audit.admin', 'rsa.audit.user']);
 
     for (const e of endpoints) {
       const op = operationOf(resolved, e);
       assert.equal(op.operationId, e.operationId);
-      assert.deepEqual(op.security, [{ adminJwt: [] }], `${e.operation}: security`);
+      assert.deepEqual(op.security, [{ adminJwt: [] }, { oauth2: [SCOPE_OF[e.operationId]] }], `${e.operation}: security`);
       assert.equal(op.requestBody.required, true, `${e.operation}: the body is required`);
       const schema = media(op.requestBody)!.schema as { type: string; additionalProperties: boolean; properties: object; required?: string[] };
       assert.deepEqual(
@@ -121,13 +134,14 @@ describe('the served OpenAPI document', () => {
         assert.ok(answer.description.length > 10, `${e.operation} ${status}: described`);
         const { schema, examples } = media(answer)!;
         const shape = schema as { properties: object; required: string[]; additionalProperties?: unknown };
-        const keys = status === '403' ? FORBIDDEN_KEYS : ['code', 'description'];
+        const spring = status === '401' || status === '403';
+        const keys = spring ? FORBIDDEN_KEYS : ['code', 'description'];
         assert.deepEqual([Object.keys(shape.properties), shape.required], [keys, keys], `${e.operation} ${status}: the error shape`);
         const values = Object.values(examples ?? {}).map((x) => x.value as Record<string, unknown>);
         assert.ok(values.length > 0, `${e.operation} ${status}: an example`);
         for (const v of values) {
           assert.deepEqual(Object.keys(v), keys);
-          if (status === '403') assert.equal(v.status, 403);
+          if (spring) assert.equal(v.status, Number(status));
           else assert.match(v.code as string, new RegExp(`^${status} [A-Z_]+$`), `${e.operation} ${status}`);
         }
       }

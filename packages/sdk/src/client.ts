@@ -4,12 +4,15 @@ import {
   ConnectionError,
   Ds100AdminError,
   ForbiddenError,
+  OAuthTokenError,
   RequestAbortedError,
   RequestTimeoutError,
+  UnauthorizedError,
   UnexpectedResponseError,
   errorForReply,
 } from './errors.ts';
 import { loadKeyFile, parseKeyFile, parsePrivateKey, type KeyFile } from './keyfile.ts';
+import { JWT_BEARER_ASSERTION, clientAssertion, loadJwkFile, parseJwk, type OAuthKey } from './oauth.ts';
 import { parseRetryAfter, retryDelay, retryPolicy, retryReason, sleep, type RetryOptions } from './retry.ts';
 import { exchange, makeAgents, type Agents, type Exchange } from './transport.ts';
 import {
@@ -81,6 +84,25 @@ export interface ClientOptions {
   ca?: string | Buffer;
 }
 
+/**
+ * How a {@link Ds100AdminClient} is built for an OAuth 2.0 client (contract 10): it gets its
+ * access tokens from the token endpoint with a private-key JWT, instead of signing its own.
+ */
+export interface OAuthClientOptions extends Omit<ClientOptions, 'baseUrl' | 'accessId' | 'privateKey' | 'audience' | 'tokenLifetimeSeconds'> {
+  /** The OAuth client's id (`oauth-clients create` prints it). */
+  clientId: string;
+  /** The authorization server's issuer, e.g. `https://admin.example.com/oauth`. */
+  issuer: string;
+  /** The client's private key as a JWK object (the file `oauth-clients create` writes, parsed). */
+  jwk: object;
+  /** The scopes to ask for (space-separated, or a list); default: every scope the client holds. */
+  scope?: string | readonly string[];
+  /** The REST URL (or origin) of the API; default: the issuer's origin and path without `/oauth`. */
+  baseUrl?: string;
+  /** The token endpoint; default `{issuer}/token`. */
+  tokenEndpoint?: string;
+}
+
 /** Options of one call; they override the client's. */
 export interface CallOptions {
   /** Cancels the call, during a request or a wait between tries ({@link RequestAbortedError}). */
@@ -130,6 +152,18 @@ interface CachedToken {
   exp: number;
 }
 
+/** What the client needs of an OAuth client: its key, where to get tokens, and what to ask for. */
+interface OAuthSource {
+  key: OAuthKey;
+  tokenEndpoint: string;
+  scope: string | undefined;
+}
+
+/** The REST URL under an issuer `{publicUrl}/oauth`: the issuer without its last `/oauth`. */
+function baseUrlOfIssuer(issuer: string): string {
+  return issuer.replace(/\/+$/, '').replace(/\/oauth$/i, '');
+}
+
 type Shape = (typeof ENDPOINTS)[OperationId]['answer'];
 
 const base64url = (json: object): string => Buffer.from(JSON.stringify(json)).toString('base64url');
@@ -156,7 +190,8 @@ export class Ds100AdminClient {
   readonly accessId: string;
   /** Every token's `aud`. */
   readonly audience: string;
-  readonly #key: KeyObject;
+  readonly #key: KeyObject | undefined;
+  readonly #oauth: OAuthSource | undefined;
   readonly #clock: SdkClock;
   readonly #lifetime: number;
   readonly #timeoutMs: number;
@@ -181,18 +216,33 @@ export class Ds100AdminClient {
    * });
    * ```
    */
-  constructor(options: ClientOptions) {
-    if (typeof options.accessId !== 'string' || options.accessId === '') throw new TypeError('accessId must be a non-empty string');
-    this.baseUrl = restBaseUrl(options.baseUrl);
-    this.accessId = options.accessId;
-    this.audience = options.audience ?? this.baseUrl;
-    this.#key = parsePrivateKey(options.privateKey, 'privateKey');
-    this.#clock = options.clock ?? { now: () => Date.now() };
-    const lifetime = options.tokenLifetimeSeconds ?? MAX_TOKEN_LIFETIME_SECONDS;
-    if (!Number.isInteger(lifetime) || lifetime < 2 * TOKEN_RENEWAL_MARGIN_SECONDS || lifetime > MAX_TOKEN_LIFETIME_SECONDS) {
-      throw new RangeError(`tokenLifetimeSeconds must be a whole number from ${2 * TOKEN_RENEWAL_MARGIN_SECONDS} to ${MAX_TOKEN_LIFETIME_SECONDS}`);
+  constructor(options: ClientOptions | OAuthClientOptions) {
+    if ('clientId' in options) {
+      if (typeof options.clientId !== 'string' || options.clientId === '') throw new TypeError('clientId must be a non-empty string');
+      if (typeof options.issuer !== 'string' || options.issuer === '') throw new TypeError('issuer must be a non-empty string');
+      const issuer = options.issuer.replace(/\/+$/, '');
+      restBaseUrl(issuer); // validates
+      this.baseUrl = restBaseUrl(options.baseUrl ?? baseUrlOfIssuer(issuer));
+      this.accessId = options.clientId;
+      this.audience = this.baseUrl;
+      this.#key = undefined;
+      const scope = typeof options.scope === 'string' ? options.scope : options.scope?.join(' ');
+      this.#oauth = { key: parseJwk(options.jwk), tokenEndpoint: options.tokenEndpoint ?? `${issuer}/token`, scope: scope || undefined };
+      this.#lifetime = MAX_TOKEN_LIFETIME_SECONDS;
+    } else {
+      if (typeof options.accessId !== 'string' || options.accessId === '') throw new TypeError('accessId must be a non-empty string');
+      this.baseUrl = restBaseUrl(options.baseUrl);
+      this.accessId = options.accessId;
+      this.audience = options.audience ?? this.baseUrl;
+      this.#key = parsePrivateKey(options.privateKey, 'privateKey');
+      this.#oauth = undefined;
+      const lifetime = options.tokenLifetimeSeconds ?? MAX_TOKEN_LIFETIME_SECONDS;
+      if (!Number.isInteger(lifetime) || lifetime < 2 * TOKEN_RENEWAL_MARGIN_SECONDS || lifetime > MAX_TOKEN_LIFETIME_SECONDS) {
+        throw new RangeError(`tokenLifetimeSeconds must be a whole number from ${2 * TOKEN_RENEWAL_MARGIN_SECONDS} to ${MAX_TOKEN_LIFETIME_SECONDS}`);
+      }
+      this.#lifetime = lifetime;
     }
-    this.#lifetime = lifetime;
+    this.#clock = options.clock ?? { now: () => Date.now() };
     this.#timeoutMs = checkTimeout(options.timeoutMs ?? 30_000);
     retryPolicy(options.retry); // validates
     this.#retry = options.retry;
@@ -221,6 +271,33 @@ export class Ds100AdminClient {
   }
 
   /**
+   * A client of an OAuth 2.0 client (contract 10): it gets an access token from the token endpoint
+   * with a private-key JWT assertion (RS256 or ES256, by the JWK) signed here, keeps it until a
+   * minute before it expires, and on a 401 gets a new one and tries the call once more. Give the
+   * JWK file `ds100-admin oauth-clients create` wrote (`jwkFile`) or its parsed contents (`jwk`).
+   *
+   * @example
+   * ```ts
+   * const client = await Ds100AdminClient.fromOAuthClient({
+   *   jwkFile: './data/oauth-clients/94981add-93d5-42ff-a285-193f843ad11b.json',
+   *   clientId: '94981add-93d5-42ff-a285-193f843ad11b',
+   *   issuer: 'https://admin.example.com/oauth',
+   *   scope: 'rsa.authenticator.ds100.read rsa.user.read',
+   * });
+   * const records = await client.lookupDs100({ deviceSerialNumber: '140100080' });
+   * ```
+   */
+  static async fromOAuthClient(
+    options: Omit<OAuthClientOptions, 'jwk'> & ({ jwk: object; jwkFile?: undefined } | { jwkFile: string; jwk?: undefined }),
+  ): Promise<Ds100AdminClient> {
+    if (options.jwkFile !== undefined) {
+      const { jwkFile, ...rest } = options;
+      return new Ds100AdminClient({ ...rest, jwk: await loadJwkFile(jwkFile) });
+    }
+    return new Ds100AdminClient(options as OAuthClientOptions);
+  }
+
+  /**
    * The bearer token the next request carries: the cached one, or a new one when there is none
    * or it expires within a minute, or the server refused it as expired. Claims: `sub` (access id), `iat`, `exp` (`iat` + lifetime),
    * `aud` (the REST URL); header `{"alg": "RS256", "typ": "JWT"}`.
@@ -235,20 +312,57 @@ export class Ds100AdminClient {
    * });
    * ```
    */
-  async token(): Promise<string> {
+  async token(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<string> {
     const now = this.#clock.now() / 1000;
     if (this.#cached && now < this.#cached.exp - TOKEN_RENEWAL_MARGIN_SECONDS) return this.#cached.token;
-    this.#minting ??= this.#mint().finally(() => {
+    this.#minting ??= (this.#oauth ? this.#fetchToken(this.#oauth, options.timeoutMs ?? this.#timeoutMs, options.signal) : this.#mint()).finally(() => {
       this.#minting = undefined;
     });
     return (await this.#minting).token;
   }
 
+  /** An access token from the token endpoint (RFC 6749 §4.4 with RFC 7523 client authentication). */
+  async #fetchToken(oauth: OAuthSource, timeoutMs: number, signal: AbortSignal | undefined): Promise<CachedToken> {
+    const form = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_assertion_type: JWT_BEARER_ASSERTION,
+      client_assertion: clientAssertion(oauth.key, this.accessId, oauth.tokenEndpoint, this.#clock.now()),
+      client_id: this.accessId,
+      ...(oauth.scope ? { scope: oauth.scope } : {}),
+    });
+    const { status, header, text } = await this.#send(
+      oauth.tokenEndpoint,
+      { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'user-agent': this.#userAgent }, body: form.toString() },
+      timeoutMs,
+      signal,
+    );
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    const requestId = header('x-request-id');
+    if (status !== 200) {
+      const reply = { status, requestId, body: parsed, text: text.slice(0, 2000), retryAfterMs: parseRetryAfter(header('retry-after') ?? null) };
+      const body = parsed as { error?: unknown } | undefined;
+      // A 429 or 5xx without an OAuth body (a proxy's) is retried like any other.
+      throw typeof body?.error === 'string' ? new OAuthTokenError(reply) : errorForReply(reply);
+    }
+    const answer = parsed as { access_token?: unknown; expires_in?: unknown } | undefined;
+    if (typeof answer?.access_token !== 'string' || typeof answer.expires_in !== 'number') {
+      throw new UnexpectedResponseError(`the token endpoint ${oauth.tokenEndpoint} answered 200 without an access_token and expires_in`, status, requestId);
+    }
+    this.#cached = { token: answer.access_token, exp: Math.floor(this.#clock.now() / 1000) + answer.expires_in };
+    return this.#cached;
+  }
+
   async #mint(): Promise<CachedToken> {
+    const key = this.#key!;
     const iat = Math.floor(this.#clock.now() / 1000);
     const exp = iat + this.#lifetime;
     const signingInput = `${base64url({ alg: 'RS256', typ: 'JWT' })}.${base64url({ sub: this.accessId, iat, exp, aud: this.audience })}`;
-    const signature = sign('sha256', Buffer.from(signingInput), this.#key).toString('base64url');
+    const signature = sign('sha256', Buffer.from(signingInput), key).toString('base64url');
     this.#cached = { token: `${signingInput}.${signature}`, exp };
     return this.#cached;
   }
@@ -384,10 +498,17 @@ export class Ds100AdminClient {
     const policy = retryPolicy(this.#retry, options.retry);
     const timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : checkTimeout(options.timeoutMs);
     const started = performance.now();
+    let renewed = false;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.#once(method, path, body, answer, timeoutMs, options.signal);
       } catch (error) {
+        // An OAuth client's token refused: a new one, and the call once more (contract 10).
+        if (error instanceof UnauthorizedError && this.#oauth && !renewed) {
+          renewed = true;
+          attempt--;
+          continue;
+        }
         const reason = retryReason(error);
         if (reason === undefined || attempt > policy.maxRetries) throw error;
         const delayMs = Math.round(retryDelay(policy, attempt, error));
@@ -398,15 +519,14 @@ export class Ds100AdminClient {
     }
   }
 
-  async #once(method: string, path: string, body: unknown, shape: Shape, timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+  /** One HTTP exchange, with the per-request timeout and the caller's signal; network failures typed. */
+  async #send(
+    url: string,
+    init: { method: string; headers: Record<string, string>; body?: string },
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Exchange> {
     if (signal?.aborted) throw new RequestAbortedError({ cause: signal.reason });
-    const token = await this.token();
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${token}`,
-      accept: 'application/json',
-      ...(method === 'GET' ? {} : { 'content-type': 'application/json' }),
-      'user-agent': this.#userAgent,
-    };
     const controller = new AbortController();
     let timedOut = false;
     const timer =
@@ -418,25 +538,33 @@ export class Ds100AdminClient {
         : undefined;
     const onAbort = () => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
-
-    let answer: Exchange;
     try {
-      answer = await exchange(`${this.baseUrl}${path}`, {
-        method,
-        headers,
-        ...(method === 'GET' ? {} : { body: JSON.stringify(body) }),
-        signal: controller.signal,
-        agents: this.#agents,
-      });
+      return await exchange(url, { ...init, signal: controller.signal, agents: this.#agents });
     } catch (error) {
       if (signal?.aborted) throw new RequestAbortedError({ cause: signal.reason });
       if (timedOut) throw new RequestTimeoutError(timeoutMs, { cause: error });
-      throw connectionError(error, this.baseUrl);
+      throw connectionError(error, url.startsWith(this.baseUrl) ? this.baseUrl : url);
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     }
+  }
 
+  async #once(method: string, path: string, body: unknown, shape: Shape, timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+    if (signal?.aborted) throw new RequestAbortedError({ cause: signal.reason });
+    const token = await this.token({ timeoutMs, signal });
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token}`,
+      accept: 'application/json',
+      ...(method === 'GET' ? {} : { 'content-type': 'application/json' }),
+      'user-agent': this.#userAgent,
+    };
+    const answer = await this.#send(
+      `${this.baseUrl}${path}`,
+      { method, headers, ...(method === 'GET' ? {} : { body: JSON.stringify(body) }) },
+      timeoutMs,
+      signal,
+    );
     const { status, text } = answer;
     const requestId = answer.header('x-request-id');
     if (status >= 300 || status < 200) {
@@ -455,8 +583,10 @@ export class Ds100AdminClient {
         retryAfterMs: parseRetryAfter(answer.header('retry-after') ?? null),
       };
       const error = errorForReply(reply);
-      // The server's clock has the token expired while ours does not: sign a new one next time.
-      if (error instanceof ForbiddenError && error.reason === 'expired' && this.#cached?.token === token) this.#cached = undefined;
+      // The server's clock has the token expired while ours does not, or (OAuth) the server no
+      // longer takes it: a new one next time.
+      const stale = (error instanceof ForbiddenError && error.reason === 'expired') || error instanceof UnauthorizedError;
+      if (stale && this.#cached?.token === token) this.#cached = undefined;
       throw error;
     }
     if (shape === 'empty') return undefined;

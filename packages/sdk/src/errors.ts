@@ -94,7 +94,8 @@ export class BadRequestError extends ApiResponseError {}
  * - `audience`: the token's `aud` does not name the server (`Invalid audience`): check `baseUrl`
  *   or the `audience` option;
  * - `accessId`: no key with this access id (`Invalid Access Id`): deleted, or the wrong key file;
- * - `role`: the key's role may not call this endpoint (`Not authorized to perform the request.`);
+ * - `role`: the key's role (or the OAuth access token's scopes) may not call this endpoint
+ *   (`Not authorized to perform the request.`);
  * - `token`: the token was refused for another reason (signature, form, lifetime);
  * - undefined: a 403 this SDK does not recognise (e.g. from a proxy).
  */
@@ -141,6 +142,45 @@ export class ForbiddenError extends ApiResponseError {
     this.path = typeof b?.path === 'string' ? b.path : undefined;
     this.timestamp = typeof b?.timestamp === 'number' ? b.timestamp : undefined;
     this.reason = forbiddenReason(typeof b?.message === 'string' ? b.message : undefined);
+  }
+}
+
+/**
+ * 401: the OAuth access token was refused (malformed, expired, of a deleted client, signed by a
+ * retired key). A client built with {@link Ds100AdminClient.fromOAuthClient} gets a new token
+ * and tries the call once more before this reaches the caller.
+ *
+ * @example
+ * ```ts
+ * await client.lookupDs100({ deviceSerialNumber }).catch((e) => {
+ *   if (e instanceof UnauthorizedError) console.error('the OAuth client was deleted, or its key replaced');
+ * });
+ * ```
+ */
+export class UnauthorizedError extends ApiResponseError {}
+
+/**
+ * The token endpoint refused to issue an access token (RFC 6749 §5.2): `error` is its code
+ * (`invalid_client`: the client id, its key or the issuer is wrong, or the client was deleted;
+ * `invalid_scope`: a scope it does not hold; ...), `errorDescription` its words.
+ *
+ * @example
+ * ```ts
+ * await client.lookupUser({ email }).catch((e) => {
+ *   if (e instanceof OAuthTokenError && e.error === 'invalid_scope') console.error(e.errorDescription);
+ * });
+ * ```
+ */
+export class OAuthTokenError extends ApiResponseError {
+  /** The RFC 6749 error code, e.g. `invalid_client`. */
+  readonly error: string;
+  /** The server's `error_description`. */
+  readonly errorDescription: string;
+  constructor(reply: ErrorReply) {
+    super(reply);
+    const b = (reply.body ?? {}) as { error?: unknown; error_description?: unknown };
+    this.error = typeof b.error === 'string' ? b.error : 'invalid_response';
+    this.errorDescription = typeof b.error_description === 'string' ? b.error_description : this.description;
   }
 }
 
@@ -306,6 +346,10 @@ export function statusCodeText(status: number): string {
 function describeReply(reply: ErrorReply): { code: string; description: string } {
   const b = reply.body;
   if (typeof b === 'object' && b !== null && !Array.isArray(b)) {
+    const oauth = b as { error?: unknown; error_description?: unknown };
+    if (typeof oauth.error === 'string' && typeof oauth.error_description === 'string') {
+      return { code: statusCodeText(reply.status), description: `${oauth.error}: ${oauth.error_description}` };
+    }
     const app = b as Partial<ErrorResponse>;
     if (typeof app.code === 'string' && typeof app.description === 'string') return { code: app.code, description: app.description };
     const spring = b as Partial<ForbiddenResponse> & { error?: unknown };
@@ -322,6 +366,8 @@ export function errorForReply(reply: ErrorReply): ApiResponseError {
   switch (reply.status) {
     case 400:
       return new BadRequestError(reply);
+    case 401:
+      return new UnauthorizedError(reply);
     case 403:
       return new ForbiddenError(reply);
     case 404:

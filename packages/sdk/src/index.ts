@@ -19,11 +19,13 @@ export {
   MAX_TOKEN_LIFETIME_SECONDS,
   TOKEN_RENEWAL_MARGIN_SECONDS,
   type ClientOptions,
+  type OAuthClientOptions,
   type CallOptions,
   type SdkClock,
   type EventLogWindow,
 } from './client.ts';
 export { loadKeyFile, parseKeyFile, parsePrivateKey, type KeyFile } from './keyfile.ts';
+export { loadJwkFile, parseJwk, clientAssertion, ASSERTION_LIFETIME_SECONDS, type OAuthAlg, type OAuthKey } from './oauth.ts';
 export { DEFAULT_RETRY, type RetryOptions, type RetryEvent } from './retry.ts';
 export {
   Ds100AdminError,
@@ -31,6 +33,8 @@ export {
   BadRequestError,
   ForbiddenError,
   type ForbiddenReason,
+  UnauthorizedError,
+  OAuthTokenError,
   NotFoundError,
   RateLimitError,
   ServerError,
@@ -41,10 +45,11 @@ export {
   KeyFileError,
 } from './errors.ts';
 /** The wire types, generated from the server's contract (src/contract) into wire.ts. */
-export { ENDPOINTS, REST_BASE_PATH, ROLES } from './wire.ts';
+export { ENDPOINTS, REST_BASE_PATH, ROLES, SCOPES } from './wire.ts';
 export type {
   OperationId,
   Role,
+  Scope,
   SetStatusRequest,
   DeleteRequest,
   ClearPinRequest,
@@ -60,4 +65,5 @@ export type {
   UserEventLogEntry,
   AdminLogPageResponse,
   UserEventLogPageResponse,
+  UnauthorizedResponse,
 } from './wire.ts';

@@ -7,17 +7,20 @@ export const MAX_TOKEN_LIFETIME_SECONDS = 3600;
 /** The roles an Administration API key can be bound to. */
 export const ROLES = ["SuperAdmin","HelpDeskAdmin","ReadOnly"] as const;
 export type Role = (typeof ROLES)[number];
+/** The OAuth scopes an OAuth client may hold (contract 10). */
+export const SCOPES = ["rsa.authenticator.ds100.manage","rsa.authenticator.ds100.delete","rsa.authenticator.ds100.read","rsa.user.read","rsa.audit.admin","rsa.audit.user"] as const;
+export type Scope = (typeof SCOPES)[number];
 
-/** Method, path under REST_BASE_PATH, and the JSON shape of the 200 answer, by operation id. */
+/** Method, path under REST_BASE_PATH, the JSON shape of the 200 answer and the OAuth scope needed, by operation id. */
 export const ENDPOINTS = {
-  enableOtp: { method: "PATCH", path: "/v1/ds100/enable/otp", answer: "array" },
-  disableOtp: { method: "PATCH", path: "/v1/ds100/disable/otp", answer: "array" },
-  deleteOtp: { method: "DELETE", path: "/v1/ds100/delete/otp", answer: "empty" },
-  clearPin: { method: "PATCH", path: "/v1/ds100/clearPin/otp", answer: "object" },
-  lookupDs100: { method: "POST", path: "/v1/ds100/lookup", answer: "array" },
-  lookupUser: { method: "POST", path: "/v1/users/lookup", answer: "object" },
-  exportAdminLog: { method: "GET", path: "/v1/adminlog/exportlogs", answer: "object" },
-  exportUserEventLog: { method: "GET", path: "/v1/usereventlog/exportlogs", answer: "object" },
+  enableOtp: { method: "PATCH", path: "/v1/ds100/enable/otp", answer: "array", scope: "rsa.authenticator.ds100.manage" },
+  disableOtp: { method: "PATCH", path: "/v1/ds100/disable/otp", answer: "array", scope: "rsa.authenticator.ds100.manage" },
+  deleteOtp: { method: "DELETE", path: "/v1/ds100/delete/otp", answer: "empty", scope: "rsa.authenticator.ds100.delete" },
+  clearPin: { method: "PATCH", path: "/v1/ds100/clearPin/otp", answer: "object", scope: "rsa.authenticator.ds100.manage" },
+  lookupDs100: { method: "POST", path: "/v1/ds100/lookup", answer: "array", scope: "rsa.authenticator.ds100.read" },
+  lookupUser: { method: "POST", path: "/v1/users/lookup", answer: "object", scope: "rsa.user.read" },
+  exportAdminLog: { method: "GET", path: "/v1/adminlog/exportlogs", answer: "object", scope: "rsa.audit.admin" },
+  exportUserEventLog: { method: "GET", path: "/v1/usereventlog/exportlogs", answer: "object", scope: "rsa.audit.user" },
 } as const;
 export type OperationId = keyof typeof ENDPOINTS;
 
@@ -116,6 +119,15 @@ export type ForbiddenResponse = {
   timestamp: number;
   status: 403;
   error: "Forbidden";
+  message: string;
+  path: string;
+};
+
+export type UnauthorizedResponse = {
+  /** Epoch milliseconds */
+  timestamp: number;
+  status: 401;
+  error: "Unauthorized";
   message: string;
   path: string;
 };

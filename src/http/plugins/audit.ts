@@ -8,7 +8,7 @@ import { actorOf, forEndpointRoutes } from '../context.ts';
 
 function outcomeOf(status: number): AuditOutcome {
   if (status < 400) return 'unchanged';
-  if (status === 403) return 'denied';
+  if (status === 401 || status === 403) return 'denied';
   if (status === 404) return 'not_found';
   if (status === 429) return 'rate_limited';
   if (status >= 500) return 'error';

@@ -6,11 +6,11 @@ import { ApiError, apiError } from '../../errors.ts';
 
 /** Sends an error from the catalog in its wire shape (spec section 1). */
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError): FastifyReply {
-  if (error.forbidden) {
-    return reply.code(403).send({
+  if (error.spring) {
+    return reply.code(error.status).send({
       timestamp: request.server.clock.now(),
-      status: 403,
-      error: 'Forbidden',
+      status: error.status,
+      error: STATUS_CODES[error.status],
       message: error.description,
       path: request.url.split('?', 1)[0],
     });

@@ -1,21 +1,32 @@
 import type { FastifyInstance } from 'fastify';
 import { endpoints, type Endpoint } from '../../contract/endpoints.ts';
-import { REST_BASE_PATH } from '../../contract/limits.ts';
-import { ROLES, WIRE_TYPES, errorResponses } from '../../contract/schemas.ts';
+import { OAUTH_ISSUER_PATH, REST_BASE_PATH } from '../../contract/limits.ts';
+import { ROLES, SCOPES, WIRE_TYPES, errorResponses, type Scope } from '../../contract/schemas.ts';
 import { VERSION } from '../../contract/version.ts';
 import { OPERATION_EXAMPLES, errorExamples } from '../openapi-examples.ts';
 
 /** What each error status means for a call (docs/contract.md#1-shape-of-the-api). */
 const ERROR_DESCRIPTIONS: Record<string, string> = {
   400: 'The body is not JSON, not an object, has a property missing or one too many, or a property breaks its rule.',
-  403: 'The token was refused, or its role may not call this operation.',
+  401: 'An OAuth access token was refused (malformed, badly signed, expired, of a deleted client or a retired key); get a new one.',
+  403: 'A key JWT was refused, or its role (or the access token\'s scopes) may not call this operation.',
   404: 'What the body names does not exist.',
   413: 'The body is larger than 16 KiB.',
   429: 'A rate limit (per client address or per API key) refused the call; nothing changed.',
   500: 'An internal error; the detail is in the server log under the X-Request-Id of the answer.',
 };
 
+const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
+  'rsa.authenticator.ds100.manage': 'Enable, disable and clear the PIN of DS100 OTP credentials',
+  'rsa.authenticator.ds100.delete': 'Delete DS100 OTP credentials',
+  'rsa.authenticator.ds100.read': 'Look up DS100 OTP credentials',
+  'rsa.user.read': 'Look up users',
+  'rsa.audit.admin': 'Export the administration event log',
+  'rsa.audit.user': 'Export the user event log',
+};
+
 const integerHeader = (description: string) => ({ description, schema: { type: 'integer', minimum: 0 } });
+const challenge = (description: string) => ({ 'WWW-Authenticate': { description, schema: { type: 'string' } } });
 const RATE_LIMIT_HEADERS = {
   'Retry-After': integerHeader('Seconds until one more request is allowed.'),
   'RateLimit-Limit': integerHeader('Capacity of the bucket that refused.'),
@@ -52,6 +63,8 @@ export function buildOpenApi(): object {
       responses[status] = {
         description: success ? (schema === null ? 'Done; the body is empty' : 'OK') : (ERROR_DESCRIPTIONS[status] ?? 'Error'),
         ...(status === '429' ? { headers: RATE_LIMIT_HEADERS } : {}),
+        ...(status === '401' ? { headers: challenge('`Bearer error="invalid_token"`') } : {}),
+        ...(status === '403' ? { headers: challenge(`To an access token without the scope: \`Bearer error="insufficient_scope", scope="${e.scope}"\``) } : {}),
         ...(schema === null ? {} : { content: { 'application/json': { schema: withRefs(schema, names), ...(statusExamples ? { examples: statusExamples } : {}) } } }),
       };
     }
@@ -62,7 +75,7 @@ export function buildOpenApi(): object {
       summary: e.summary,
       ...(endpoint.aliases ? { description: `Also served at ${endpoint.aliases.map((a) => `\`${a}\``).join(', ')}.` } : {}),
       tags: [e.tag],
-      security: [{ adminJwt: [] }],
+      security: [{ adminJwt: [] }, { oauth2: [endpoint.scope] }],
       ...(query
         ? {
             parameters: Object.entries(query.properties ?? {}).map(([name, schema]) => ({
@@ -97,6 +110,16 @@ export function buildOpenApi(): object {
           scheme: 'bearer',
           bearerFormat: 'JWT',
           description: 'RS256 JWT signed with the private key of an Administration API key file',
+        },
+        oauth2: {
+          type: 'oauth2',
+          description: 'OAuth 2.0 client credentials with private_key_jwt client authentication (RFC 7523); the access token is a Bearer JWT',
+          flows: {
+            clientCredentials: {
+              tokenUrl: `${OAUTH_ISSUER_PATH}/token`,
+              scopes: Object.fromEntries(SCOPES.map((s) => [s, SCOPE_DESCRIPTIONS[s]])),
+            },
+          },
         },
       },
     },

@@ -115,6 +115,7 @@ function makeTx(db: Queryable, lockKey: string, events: AuditEvent[]): StoreTx {
     // The key list has no row to lock (the rule is about how many there are): an advisory lock
     // of this schema's, held until the transaction ends, stands for it.
     lockKeys: async () => void (await sql.rows('SELECT pg_advisory_xact_lock(hashtext(?), 1)', [lockKey])),
+    lockSigningKeys: async () => void (await sql.rows('SELECT pg_advisory_xact_lock(hashtext(?), 2)', [lockKey])),
   };
 }
 

@@ -80,6 +80,38 @@ export const postgresMigrations: ReadonlyArray<{ version: number; name: string; 
     `,
   },
   {
+    version: 2,
+    name: 'oauth clients, signing keys, used assertion ids',
+    sql: `
+      CREATE TABLE oauth_clients (
+        client_id       TEXT COLLATE "C" PRIMARY KEY,
+        description     TEXT COLLATE "C",
+        scopes          TEXT COLLATE "C" NOT NULL,
+        alg             TEXT COLLATE "C" NOT NULL CHECK (alg IN ('RS256', 'ES256')),
+        kid             TEXT COLLATE "C" NOT NULL,
+        public_key_pem  TEXT COLLATE "C" NOT NULL,
+        created_at      TEXT COLLATE "C" NOT NULL
+      );
+
+      CREATE TABLE signing_keys (
+        kid              TEXT COLLATE "C" PRIMARY KEY,
+        private_key_pem  TEXT COLLATE "C" NOT NULL,
+        public_key_pem   TEXT COLLATE "C" NOT NULL,
+        created_at       TEXT COLLATE "C" NOT NULL,
+        retired_at       TEXT COLLATE "C",
+        not_after        TEXT COLLATE "C"
+      );
+
+      CREATE TABLE used_jtis (
+        client_id   TEXT COLLATE "C" NOT NULL,
+        jti         TEXT COLLATE "C" NOT NULL,
+        expires_at  TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (client_id, jti)
+      );
+      CREATE INDEX used_jtis_expires_at ON used_jtis (expires_at);
+    `,
+  },
+  {
     version: 3,
     name: 'event log: commit stamps and positions of the audit trail, one sequencer',
     // eventLogDate and the two logs' positions are given at commit, under the one row of

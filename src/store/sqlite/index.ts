@@ -166,35 +166,40 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   for (const db of [writer, reader]) db.pragma('busy_timeout = 0');
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   const reads = sqlReads(sqliteConnection(reader, busyTimeoutMs));
-  // API keys are read on every request. They are kept here until the database changes: `PRAGMA
-  // data_version` moves when any other connection (our writer, or `keys delete` in another
-  // process) commits, so a deleted key is still refused at once. It is asked once per turn of
-  // the event loop, not per request: asking costs a read transaction, and the requests that one
-  // turn handles arrived together, so none of them can follow a commit that the first did not see.
+  // API keys and OAuth clients are read on every request. They are kept here until the database
+  // changes: `PRAGMA data_version` moves when any other connection (our writer, or `keys delete`
+  // in another process) commits, so a deleted key or client is still refused at once. It is asked
+  // once per turn of the event loop, not per request: asking costs a read transaction, and the
+  // requests that one turn handles arrived together, so none of them can follow a commit that the
+  // first did not see.
   const dataVersion = reader.prepare('PRAGMA data_version').pluck();
-  const keyCache = new Map<string, ApiKey | null>();
-  let keyCacheVersion: unknown;
+  const caches: Array<Map<string, unknown>> = [];
+  let cacheVersion: unknown;
   let versionFresh = false;
   const versionStale = (): void => {
     versionFresh = false;
   };
-  const cachedApiKey = async (accessId: string): Promise<ApiKey | null> => {
-    if (!versionFresh) {
-      versionFresh = true;
-      setImmediate(versionStale);
-      const version = dataVersion.get();
-      if (version !== keyCacheVersion) {
-        keyCache.clear();
-        keyCacheVersion = version;
+  const cachedUntilChanged = <T>(read: (id: string) => Promise<T | null>) => {
+    const cache = new Map<string, T | null>();
+    caches.push(cache);
+    return async (id: string): Promise<T | null> => {
+      if (!versionFresh) {
+        versionFresh = true;
+        setImmediate(versionStale);
+        const version = dataVersion.get();
+        if (version !== cacheVersion) {
+          for (const c of caches) c.clear();
+          cacheVersion = version;
+        }
       }
-    }
-    let key = keyCache.get(accessId);
-    if (key === undefined) {
-      key = await reads.apiKey(accessId);
-      if (keyCache.size >= 1000) keyCache.clear();
-      keyCache.set(accessId, key);
-    }
-    return key;
+      let value = cache.get(id);
+      if (value === undefined) {
+        value = await read(id);
+        if (cache.size >= 1000) cache.clear();
+        cache.set(id, value);
+      }
+      return value;
+    };
   };
   const writes = sqliteConnection(writer, busyTimeoutMs);
   const clock = options.clock ?? systemClock;
@@ -206,6 +211,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     ...sqlWrites(writes),
     lockUser: async () => {},
     lockKeys: async () => {},
+    lockSigningKeys: async () => {},
     appendAudit: async (event) => void jobEvents.push(event),
   };
   const maxBatch = options.maxBatch ?? 256;
@@ -346,7 +352,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     engine: 'sqlite',
     ...reads,
     ...sqlAuditLogReads(readerSql),
-    apiKey: cachedApiKey,
+    apiKey: cachedUntilChanged(reads.apiKey),
+    oauthClient: cachedUntilChanged(reads.oauthClient),
     transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
       if (closed) return Promise.reject(new Error('store is closed'));
       return new Promise<T>((resolve, reject) => {

@@ -71,6 +71,38 @@ export const sqliteMigrations: ReadonlyArray<{ version: number; name: string; sq
     `,
   },
   {
+    version: 2,
+    name: 'oauth clients, signing keys, used assertion ids',
+    sql: `
+      CREATE TABLE oauth_clients (
+        client_id       TEXT PRIMARY KEY,
+        description     TEXT,
+        scopes          TEXT NOT NULL,
+        alg             TEXT NOT NULL CHECK (alg IN ('RS256', 'ES256')),
+        kid             TEXT NOT NULL,
+        public_key_pem  TEXT NOT NULL,
+        created_at      TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE signing_keys (
+        kid              TEXT PRIMARY KEY,
+        private_key_pem  TEXT NOT NULL,
+        public_key_pem   TEXT NOT NULL,
+        created_at       TEXT NOT NULL,
+        retired_at       TEXT,
+        not_after        TEXT
+      ) STRICT;
+
+      CREATE TABLE used_jtis (
+        client_id   TEXT NOT NULL,
+        jti         TEXT NOT NULL,
+        expires_at  TEXT NOT NULL,
+        PRIMARY KEY (client_id, jti)
+      ) STRICT;
+      CREATE INDEX used_jtis_expires_at ON used_jtis (expires_at);
+    `,
+  },
+  {
     version: 3,
     name: 'event log: commit stamps and positions of the audit trail, one sequencer',
     // eventLogDate and the two logs' positions are given at commit, under the one row of
