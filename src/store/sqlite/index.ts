@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { allAuditEvents, auditPagesOf, type AuditQuery, type Store, type StoreTx } from '../../domain/store.ts';
 import { systemClock, type Clock } from '../../domain/clock.ts';
-import type { ApiKey, AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
+import type { AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
 import { AuditBuffer } from '../audit-buffer.ts';
 import { applyMigrations } from '../migrate.ts';
 import type { Cells } from '../rows.ts';
