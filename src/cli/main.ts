@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { VERSION } from '../contract/version.ts';
+import { registerAdminCommands } from './admins.ts';
 import { registerAuditCommand } from './audit.ts';
 import { EXIT, reportError } from './common.ts';
 import { registerDirectoryCommands } from './directory.ts';
@@ -22,6 +23,7 @@ program.exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.u
 
 registerServeCommand(program);
 registerKeyCommands(program);
+registerAdminCommands(program);
 registerDirectoryCommands(program);
 registerAuditCommand(program);
 registerOtpCommands(program);

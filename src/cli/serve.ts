@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { makeKeyService } from '../auth/keys.ts';
 import { systemClock } from '../domain/clock.ts';
+import { DEMO_ADMIN_EMAIL, inviteDemoAdmin } from '../auth/admins.ts';
 import { loadDemo } from '../domain/demo-seed.ts';
 import type { Actor } from '../domain/types.ts';
 import {
@@ -16,6 +17,7 @@ interface ServeOptions extends DataOptions, ConnectionLimits {
   port: number;
   publicUrl?: string;
   demo?: boolean;
+  console: boolean;
   ratePerKey: number;
   ratePerAddress: number;
   trustProxy?: TrustedProxies;
@@ -46,7 +48,8 @@ export function registerServeCommand(program: Command): void {
       .option('--host <host>', 'address to listen on', '127.0.0.1')
       .option('--port <port>', 'port to listen on (0: any free port)', parseCount('--port', 0, 65535), 8080)
       .option('--public-url <url>', 'URL clients use to reach this server; JWT aud is checked against it (default: http://<host>:<port>)')
-      .option('--demo', "load the users and DS100s that the vendor's published examples need")
+      .option('--demo', "load the users and DS100s that the vendor's published examples need, and invite a demo SuperAdmin to the console")
+      .option('--no-console', 'do not serve the console at /console/')
       .option('--rate-per-key <n>', 'requests per minute per API key (also the burst)', parseCount('--rate-per-key', 1, 1e9), DEFAULT_RATE_LIMITS.perKey.capacity)
       .option(
         '--rate-per-address <n>',
@@ -118,6 +121,7 @@ export function registerServeCommand(program: Command): void {
         ...(limiter ? { limiter } : {}),
         processMetrics: true,
         signatureThread: true,
+        ...(o.console ? {} : { console: false as const }),
         connections: {
           maxConnections: o.maxConnections,
           maxRequestsPerSocket: o.maxRequestsPerSocket,
@@ -160,6 +164,10 @@ export function registerServeCommand(program: Command): void {
         if (made) console.log(`bootstrap SuperAdmin key file: ${made.path}`);
       }
       if (o.demo) console.log(`demo directory loaded (${await loadDemo(store, systemClock, serverActor)} records added)`);
+      if (o.demo && o.console) {
+        const invited = await inviteDemoAdmin(store, systemClock, serverActor, publicUrl);
+        console.log(invited ? `console: enrol the demo SuperAdmin ${DEMO_ADMIN_EMAIL} at ${invited}` : `console: the demo SuperAdmin ${DEMO_ADMIN_EMAIL} is enrolled; sign in at ${publicUrl}/console/`);
+      }
       console.log(`ds100-admin listening on http://${host}:${port} (public URL ${publicUrl}, store ${store.engine})`);
     } catch (error) {
       // A start that failed ends the process (the caller reports the error and the exit code),

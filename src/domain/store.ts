@@ -1,4 +1,6 @@
-import type { ApiKey, AuditEvent, Credential, StoredAuditEvent, TokenStatus, User } from './types.ts';
+import type {
+  Admin, AdminInvite, ApiKey, AuditEvent, ConsoleSession, Credential, Passkey, StoredAuditEvent, TokenStatus, User,
+} from './types.ts';
 
 /**
  * What the domain needs of persistence, declared here, by the domain: SQLite (`store/sqlite`) and
@@ -22,6 +24,19 @@ export interface StoreReader {
   deviceCountOfUser(userId: string): Promise<number>;
   apiKey(accessId: string): Promise<ApiKey | null>;
   apiKeys(): Promise<ApiKey[]>;
+  /** Users whose lower-cased e-mail address starts with `prefix` (lower case), by address, at most `limit`. */
+  usersByEmailPrefix(prefix: string, limit: number): Promise<User[]>;
+  /** Every OTP credential of the user, by device then serial. */
+  credentialsOfUser(userId: string): Promise<Credential[]>;
+  adminById(id: string): Promise<Admin | null>;
+  /** Case-insensitive. */
+  adminByEmail(email: string): Promise<Admin | null>;
+  /** Every administrator, by e-mail address. */
+  admins(): Promise<Admin[]>;
+  adminInvite(tokenHash: string): Promise<AdminInvite | null>;
+  passkey(credentialId: string): Promise<Passkey | null>;
+  passkeysOfAdmin(adminId: string): Promise<Passkey[]>;
+  consoleSession(idHash: string): Promise<ConsoleSession | null>;
 }
 
 export interface StatusChange {
@@ -47,6 +62,28 @@ export interface StoreTx extends StoreReader {
   insertApiKey(key: ApiKey): Promise<void>;
   deleteApiKey(accessId: string): Promise<boolean>;
   appendAudit(event: AuditEvent): Promise<void>;
+  insertAdmin(admin: Admin): Promise<void>;
+  /** Sets the role and the enrolment and revocation times of an administrator. */
+  updateAdmin(admin: Admin): Promise<void>;
+  insertAdminInvite(invite: AdminInvite): Promise<void>;
+  /** Marks the invite used if it is unused and not expired at `now`; false otherwise. */
+  useAdminInvite(tokenHash: string, now: string): Promise<boolean>;
+  deleteAdminInvites(adminId: string): Promise<void>;
+  insertPasskey(passkey: Passkey): Promise<void>;
+  /** Records a sign-in with the passkey: its new counter and when. */
+  usePasskey(credentialId: string, counter: number, at: string): Promise<void>;
+  deletePasskeysOfAdmin(adminId: string): Promise<void>;
+  insertConsoleSession(session: ConsoleSession): Promise<void>;
+  touchConsoleSession(idHash: string, at: string): Promise<void>;
+  /** False when there was no such session. */
+  deleteConsoleSession(idHash: string): Promise<boolean>;
+  deleteConsoleSessionsOfAdmin(adminId: string): Promise<void>;
+  /** Removes sessions last seen before `idleBefore` or begun before `begunBefore`. */
+  deleteStaleConsoleSessions(idleBefore: string, begunBefore: string): Promise<void>;
+  /** Stores a WebAuthn challenge until `expiresAt`, and removes those expired at `now`. */
+  insertChallenge(challenge: string, purpose: string, now: string, expiresAt: string): Promise<void>;
+  /** Removes the challenge and says whether it was there for `purpose`, unexpired at `now`. */
+  takeChallenge(challenge: string, purpose: string, now: string): Promise<boolean>;
 }
 
 export interface AuditQuery {

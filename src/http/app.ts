@@ -24,6 +24,7 @@ import { setOtpStatusRoutes } from './routes/set-otp-status.ts';
 import { registerApiRoutes } from './route.ts';
 import { DEFAULT_RATE_LIMITS, connectionLimits, proxyTrust, type ConnectionLimits, type RateLimits, type TrustedProxies } from './settings.ts';
 import { BODY_LIMIT } from '../contract/limits.ts';
+import { BUILT_ASSETS, installConsole, type SignInLimits } from './console/index.ts';
 
 export * from './settings.ts';
 
@@ -44,11 +45,17 @@ export interface AppOptions {
   connections?: Partial<ConnectionLimits>;
   /** Export the process's own metrics (CPU, memory, event loop) at `/metrics` too. */
   processMetrics?: boolean;
+  /**
+   * The console at `/console/`: false turns it off (`serve --no-console`); `assets` is the built
+   * bundle's folder (default: the package's dist/console).
+   */
+  console?: false | { assets?: string; signInLimits?: SignInLimits };
 }
 
 /**
  * The HTTP server: the six endpoints of the contract under `/AdminInterface/restapi`, behind the
- * guard (rate limits, token, role) and the audit trail; health checks and the OpenAPI document.
+ * guard (rate limits, token, role) and the audit trail; health checks and the OpenAPI document;
+ * the console at `/console/`.
  */
 export function buildApp(options: AppOptions): FastifyInstance & { verifier: TokenVerifier } {
   const clock = options.clock ?? systemClock;
@@ -115,6 +122,7 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
   });
   const credentials = makeCredentialService({ store, clock });
   const directory = makeDirectoryService({ store, clock });
+  const publicUrl = typeof options.publicUrl === 'string' ? () => options.publicUrl as string : options.publicUrl;
 
   if (signatures) app.addHook('onClose', () => signatures.close());
   app.decorateRequest('principal', null);
@@ -156,5 +164,17 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     lookupDs100Route(credentials),
     lookupUserRoute(directory),
   ]);
+  if (options.console !== false) {
+    installConsole(app, {
+      store,
+      clock,
+      publicUrl,
+      limiter: metrics.limiter,
+      credentials,
+      directory,
+      assets: options.console?.assets ?? BUILT_ASSETS,
+      ...(options.console?.signInLimits ? { signInLimits: options.console.signInLimits } : {}),
+    });
+  }
   return Object.assign(app, { verifier });
 }
