@@ -3,6 +3,7 @@ import { endpoints } from '../../contract/endpoints.ts';
 import type { Store } from '../../domain/store.ts';
 import type { StoredAuditEvent } from '../../domain/types.ts';
 import { apiError } from '../../errors.ts';
+import { nameSubjects } from './directory.ts';
 import { API_PATH, type ConsoleGuards } from './session.ts';
 
 /** Events on one page of the activity list. */
@@ -13,7 +14,7 @@ export const ACTIVITY_MAX_PAGES = 200;
 export interface ActivityFilter {
   /** A user's id or e-mail address, as the event's target names it. */
   user?: string;
-  /** The subject who acted: an administrator's id, an API key's access id, `cli:<name>`. */
+  /** The subject who acted: an administrator's id (or e-mail address), an API key's access id, `cli:<name>`. */
   admin?: string;
   operation?: string;
   /** ISO 8601 bounds of `at`, inclusive. */
@@ -73,6 +74,8 @@ export function registerActivityRoute(app: FastifyInstance, { guards, store }: {
     const pageText = text(request, 'page') ?? '0';
     const page = Number(pageText);
     if (!/^\d+$/.test(pageText) || page >= ACTIVITY_MAX_PAGES) throw apiError('INVALID_PROPERTY', 'page', `must be a whole number below ${ACTIVITY_MAX_PAGES}`);
-    return activityPage(store, filter, page);
+    if (filter.admin?.includes('@')) filter.admin = (await store.adminByEmail(filter.admin))?.id ?? filter.admin;
+    const [found, name] = await Promise.all([activityPage(store, filter, page), nameSubjects(store)]);
+    return { ...found, events: found.events.map((e) => ({ ...e, subjectName: name(e.subject) })) };
   });
 }

@@ -25,7 +25,7 @@ const Register = object({ userId: Id, deviceSerialNumber: Id, tokenSerialNumber:
 export const REGISTER_ROLES = ['SuperAdmin'] as const satisfies readonly Role[];
 
 /** Who made a change, as a person reads it: an administrator's e-mail address, an API key's description. */
-async function nameSubjects(store: Store): Promise<(subject: string | null) => string | null> {
+export async function nameSubjects(store: Store): Promise<(subject: string | null) => string | null> {
   const [admins, keys] = await Promise.all([store.admins(), store.apiKeys()]);
   const names = new Map<string, string>([
     ...admins.map((a) => [a.id, a.email] as const),
