@@ -26,6 +26,17 @@ export const CHALLENGE_LIFETIME_MS = 5 * 60_000;
  */
 export const SESSION_TOUCH_MS = 15_000;
 
+/**
+ * Where the console lives for browsers: the public URL, with a loopback IP address named
+ * `localhost`, since WebAuthn takes a domain name and no IP address for its relying party (and
+ * counts http://localhost as secure). Any other address needs a --public-url with a name.
+ */
+export function consoleBase(publicUrl: string): string {
+  const url = new URL(publicUrl);
+  if (url.hostname === '127.0.0.1' || url.hostname === '[::1]') url.hostname = 'localhost';
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
 export type AdminState = 'invited' | 'active' | 'revoked';
 export const adminState = (a: Admin): AdminState => (a.revokedAt ? 'revoked' : a.enrolledAt ? 'active' : 'invited');
 
@@ -83,7 +94,7 @@ export interface SignedIn {
  */
 export function makeAdminService({ store, clock, publicUrl }: AdminServiceDeps) {
   const relyingParty = () => {
-    const url = new URL(publicUrl());
+    const url = new URL(consoleBase(publicUrl()));
     return { origin: url.origin, rpID: url.hostname };
   };
   const later = (ms: number): string => new Date(clock.now() + ms).toISOString();
@@ -146,7 +157,7 @@ export function makeAdminService({ store, clock, publicUrl }: AdminServiceDeps) 
         await tx.appendAudit(auditEvent(actor, now, 'admin.invite', { adminId: admin.id, email: admin.email }, 'changed', 200));
         return admin;
       });
-      return { admin, link: `${publicUrl()}/console/#/enrol/${token}`, expiresAt };
+      return { admin, link: `${consoleBase(publicUrl())}/console/#/enrol/${token}`, expiresAt };
     },
 
     /** Every administrator, with how many passkeys each has. */

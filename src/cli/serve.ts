@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { makeKeyService } from '../auth/keys.ts';
 import { systemClock } from '../domain/clock.ts';
-import { DEMO_ADMIN_EMAIL, inviteDemoAdmin } from '../auth/admins.ts';
+import { DEMO_ADMIN_EMAIL, consoleBase, inviteDemoAdmin } from '../auth/admins.ts';
 import { loadDemo } from '../domain/demo-seed.ts';
 import type { Actor } from '../domain/types.ts';
 import {
@@ -166,7 +166,7 @@ export function registerServeCommand(program: Command): void {
       if (o.demo) console.log(`demo directory loaded (${await loadDemo(store, systemClock, serverActor)} records added)`);
       if (o.demo && o.console) {
         const invited = await inviteDemoAdmin(store, systemClock, serverActor, publicUrl);
-        console.log(invited ? `console: enrol the demo SuperAdmin ${DEMO_ADMIN_EMAIL} at ${invited}` : `console: the demo SuperAdmin ${DEMO_ADMIN_EMAIL} is enrolled; sign in at ${publicUrl}/console/`);
+        console.log(invited ? `console: enrol the demo SuperAdmin ${DEMO_ADMIN_EMAIL} at ${invited}` : `console: the demo SuperAdmin ${DEMO_ADMIN_EMAIL} is enrolled; sign in at ${consoleBase(publicUrl)}/console/`);
       }
       console.log(`ds100-admin listening on http://${host}:${port} (public URL ${publicUrl}, store ${store.engine})`);
     } catch (error) {

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
-import { SESSION_ABSOLUTE_MS, csrfTokenOf, type AdminService } from '../../auth/admins.ts';
+import { SESSION_ABSOLUTE_MS, consoleBase, csrfTokenOf, type AdminService } from '../../auth/admins.ts';
 import type { Store } from '../../domain/store.ts';
 import type { Actor, Admin, Role } from '../../domain/types.ts';
 import { apiError } from '../../errors.ts';
@@ -88,7 +88,7 @@ export function consoleGuards({ admins, cookie, publicUrl, store, clock }: Guard
     // console page's. SameSite=Strict already keeps the cookie off foreign requests: this holds
     // when it does not (an old browser, a sibling subdomain).
     const origin = request.headers.origin;
-    return typeof origin !== 'string' || origin !== new URL(publicUrl()).origin;
+    return typeof origin !== 'string' || origin !== new URL(consoleBase(publicUrl())).origin;
   };
 
   const sameOrigin: onRequestHookHandler = async (request, reply) => {
