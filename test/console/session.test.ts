@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { INVITE_LIFETIME_MS, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, SESSION_TOUCH_MS, makeAdminService } from '../../src/auth/admins.ts';
 import { manualClock } from '../../src/domain/clock.ts';
 import type { StoredAuditEvent } from '../../src/domain/types.ts';
+import { sessionCookie } from '../../src/http/console/session.ts';
 import { consoleClient, invite, operator, signedInAs } from '../support/console.ts';
 import { startServer, type TestServer } from '../support/server.ts';
 
@@ -241,4 +242,15 @@ describe('sign-in attempts are rate-limited', () => {
     assert.deepEqual(limited.map((e) => e.clientAddress), ['10.0.0.3', '10.0.0.9']);
     assert.equal(limited[0]!.subject, (await server.store.adminByEmail('kim@example.com'))!.id);
   });
+});
+
+test('behind TLS the cookie is Secure and host-only (__Host- prefix)', () => {
+  const headers: string[] = [];
+  const reply = { header: (_name: string, value: string) => headers.push(value) } as unknown as Parameters<ReturnType<typeof sessionCookie>['set']>[0];
+  sessionCookie(() => 'https://admin.example.com').set(reply, 'x'.repeat(43));
+  sessionCookie(() => 'http://localhost:8080').set(reply, 'y'.repeat(43));
+  assert.deepEqual(headers, [
+    `__Host-ds100_console=${'x'.repeat(43)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=28800; Secure`,
+    `ds100_console=${'y'.repeat(43)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=28800`,
+  ]);
 });
