@@ -23,7 +23,8 @@ import { tempDir } from '../support/stores.ts';
 const JOHN = '87927fb7-e185-4c33-c7e3-8e077675973c';
 const DEVICE = '140100080';
 
-describe('the console in Chromium', () => {
+// One scenario in order, in one browser: on a loaded two-core machine it outlasts the runner's default.
+describe('the console in Chromium', { timeout: 600_000 }, () => {
   const clock = manualClock(Date.now());
   const assets = tempDir('ds100-console-');
   let server: TestServer;
