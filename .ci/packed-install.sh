@@ -73,6 +73,12 @@ key=$(sed -n 's/^bootstrap SuperAdmin key file: //p' serve.log)
 result=$(node out/consumer.js "$key")
 echo "packed-install: driven through the installed SDK: $result"
 echo "$result" | grep -q '"status":"Disabled","records":[1-9][0-9]*,"missing":true' || { echo "packed-install: unexpected answer" >&2; exit 1; }
+# The console's bundle ships in the package: its page is served, and --demo offers an enrolment link.
+base=$(sed -n 's/^ds100-admin listening on \(http:[^ ]*\).*/\1/p' serve.log)
+node -e "fetch(process.argv[1] + '/console/').then(async (r) => { const t = await r.text(); if (r.status !== 200 || !t.includes('console.js')) { console.error('console page: ' + r.status); process.exit(1); } })" "$base" \
+  || { echo "packed-install: the installed server does not serve the console" >&2; exit 1; }
+grep -q '^console: enrol the demo SuperAdmin' serve.log || { echo "packed-install: serve --demo printed no enrolment link" >&2; exit 1; }
+echo "packed-install: the console is served from the installed package"
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
 
 # The emulator as a Node test runner gets it: `ds100-admin/testing`, driven through the installed SDK.

@@ -103,6 +103,20 @@ const catalog = {
   },
   TOO_MANY_KEYS: { status: 409, description: 'A tenant holds at most 10 Administration API keys.' },
 
+  // The console (cookie-authenticated, not part of the vendor contract): its refusals answer in
+  // the application shape, which its pages show as they are.
+  CONSOLE_SIGNIN_REQUIRED: { status: 401, description: 'Sign in to the console first: there is no session, or it has ended.' },
+  SIGNIN_FAILED: { status: 401, description: 'The passkey or security key was not accepted.' },
+  CONSOLE_ORIGIN: { status: 403, description: 'The request did not come from the console: its Origin is missing or foreign.' },
+  CONSOLE_CSRF: { status: 403, description: 'The request lacks the CSRF token of its session.' },
+  CONSOLE_NOT_ALLOWED: { status: 403, description: (role: string) => `An administrator with role ${role} may not do this.` },
+  ADMIN_NOT_FOUND: { status: 404, description: (admin: string) => `Administrator ${admin} not found` },
+  ADMIN_EXISTS: { status: 409, description: (email: string) => `Administrator ${email} is already enrolled` },
+  INVITE_INVALID: { status: 410, description: 'This enrolment link is not valid: it was used, has expired, or was replaced by a newer one.' },
+  ENROLMENT_FAILED: { status: 400, description: 'The passkey could not be registered: the browser or authenticator answered something else than asked for.' },
+  CONSOLE_NOT_BUILT: { status: 503, description: 'The console is not built: run `npm run build`.' },
+
+  // 429, 500, 503
   // 429, 500, 503, 504 (the last as a proxy in front answers when the server is too slow; the
   // emulator injects it in this shape).
   TOO_MANY_REQUESTS: { status: 429, description: 'Too many requests.' },

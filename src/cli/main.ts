@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { VERSION } from '../contract/version.ts';
+import { registerAdminCommands } from './admins.ts';
 import { registerAuditCommand } from './audit.ts';
 import { EXIT, reportError } from './common.ts';
 import { registerDirectoryCommands } from './directory.ts';
@@ -27,6 +28,7 @@ registerServeCommand(program);
 registerEmulateCommand(program);
 registerKeyCommands(program);
 registerOAuthCommands(program);
+registerAdminCommands(program);
 registerDirectoryCommands(program);
 registerAuditCommand(program);
 registerLogsCommand(program);

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { makeKeyService } from '../auth/keys.ts';
 import { systemClock } from '../domain/clock.ts';
+import { DEMO_ADMIN_EMAIL, consoleBase, inviteDemoAdmin } from '../auth/admins.ts';
 import { loadDemo } from '../domain/demo-seed.ts';
 import { startAuditPruning } from '../domain/retention.ts';
 import type { Actor } from '../domain/types.ts';
@@ -19,6 +20,7 @@ interface ServeOptions extends DataOptions, ConnectionLimits {
   port: number;
   publicUrl?: string;
   demo?: boolean;
+  console: boolean;
   ratePerKey: number;
   ratePerAddress: number;
   trustProxy?: TrustedProxies;
@@ -52,7 +54,8 @@ export function registerServeCommand(program: Command): void {
       .option('--host <host>', 'address to listen on', '127.0.0.1')
       .option('--port <port>', 'port to listen on (0: any free port)', parseCount('--port', 0, 65535), 8080)
       .option('--public-url <url>', 'URL clients use to reach this server; JWT aud is checked against it (default: http://<host>:<port>)')
-      .option('--demo', "load the users and DS100s that the vendor's published examples need")
+      .option('--demo', "load the users and DS100s that the vendor's published examples need, and invite a demo SuperAdmin to the console")
+      .option('--no-console', 'do not serve the console at /console/')
       .option('--rate-per-key <n>', 'requests per minute per API key (also the burst)', parseCount('--rate-per-key', 1, 1e9), DEFAULT_RATE_LIMITS.perKey.capacity)
       .option(
         '--rate-per-address <n>',
@@ -142,6 +145,7 @@ export function registerServeCommand(program: Command): void {
         processMetrics: true,
         signatureThread: true,
         ...(tls ? { tls } : {}),
+        ...(o.console ? {} : { console: false as const }),
         connections: {
           maxConnections: o.maxConnections,
           maxRequestsPerSocket: o.maxRequestsPerSocket,
@@ -223,6 +227,10 @@ export function registerServeCommand(program: Command): void {
         console.log(`TLS CA certificate: ${files.caFile}`);
         console.log(`  trust it: curl --cacert ${files.caFile} ${publicUrl}/healthz`);
         console.log(`            REQUESTS_CA_BUNDLE=${files.caFile} (Python requests), NODE_EXTRA_CA_CERTS=${files.caFile} (Node), ds100-admin otp ... --ca ${files.caFile}`);
+      }
+      if (o.demo && o.console) {
+        const invited = await inviteDemoAdmin(store, systemClock, serverActor, publicUrl);
+        console.log(invited ? `console: enrol the demo SuperAdmin ${DEMO_ADMIN_EMAIL} at ${invited}` : `console: the demo SuperAdmin ${DEMO_ADMIN_EMAIL} is enrolled; sign in at ${consoleBase(publicUrl)}/console/`);
       }
       pruning = startAuditPruning({ store, clock: systemClock, log });
       console.log(`ds100-admin listening on ${scheme}://${listenHost}:${port} (public URL ${publicUrl}, store ${store.engine})`);

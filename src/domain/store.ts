@@ -1,4 +1,6 @@
-import type { ApiKey, AuditEvent, Credential, OAuthClient, SigningKey, StoredAuditEvent, TokenStatus, User } from './types.ts';
+import type {
+  Admin, AdminInvite, ApiKey, AuditEvent, ConsoleSession, Credential, OAuthClient, Passkey, SigningKey, StoredAuditEvent, TokenStatus, User,
+} from './types.ts';
 
 /**
  * What the domain needs of persistence, declared here, by the domain: SQLite (`store/sqlite`) and
@@ -30,6 +32,19 @@ export interface StoreReader {
   signingKey(kid: string): Promise<SigningKey | null>;
   /** Every signing key kept, newest first. */
   signingKeys(): Promise<SigningKey[]>;
+  /** Users whose lower-cased e-mail address starts with `prefix` (lower case), by address, at most `limit`. */
+  usersByEmailPrefix(prefix: string, limit: number): Promise<User[]>;
+  /** Every OTP credential of the user, by device then serial. */
+  credentialsOfUser(userId: string): Promise<Credential[]>;
+  adminById(id: string): Promise<Admin | null>;
+  /** Case-insensitive. */
+  adminByEmail(email: string): Promise<Admin | null>;
+  /** Every administrator, by e-mail address. */
+  admins(): Promise<Admin[]>;
+  adminInvite(tokenHash: string): Promise<AdminInvite | null>;
+  passkey(credentialId: string): Promise<Passkey | null>;
+  passkeysOfAdmin(adminId: string): Promise<Passkey[]>;
+  consoleSession(idHash: string): Promise<ConsoleSession | null>;
 }
 
 /**
@@ -89,6 +104,28 @@ export interface StoreTx extends StoreReader {
   sealAudit(end: string): Promise<void>;
   /** Deletes at most `limit` of the oldest events logged before `time`; how many it deleted. */
   deleteAuditBefore(time: string, limit: number): Promise<number>;
+  insertAdmin(admin: Admin): Promise<void>;
+  /** Sets the role and the enrolment and revocation times of an administrator. */
+  updateAdmin(admin: Admin): Promise<void>;
+  insertAdminInvite(invite: AdminInvite): Promise<void>;
+  /** Marks the invite used if it is unused and not expired at `now`; false otherwise. */
+  useAdminInvite(tokenHash: string, now: string): Promise<boolean>;
+  deleteAdminInvites(adminId: string): Promise<void>;
+  insertPasskey(passkey: Passkey): Promise<void>;
+  /** Records a sign-in with the passkey: its new counter and when. */
+  usePasskey(credentialId: string, counter: number, at: string): Promise<void>;
+  deletePasskeysOfAdmin(adminId: string): Promise<void>;
+  insertConsoleSession(session: ConsoleSession): Promise<void>;
+  touchConsoleSession(idHash: string, at: string): Promise<void>;
+  /** False when there was no such session. */
+  deleteConsoleSession(idHash: string): Promise<boolean>;
+  deleteConsoleSessionsOfAdmin(adminId: string): Promise<void>;
+  /** Removes sessions last seen before `idleBefore` or begun before `begunBefore`. */
+  deleteStaleConsoleSessions(idleBefore: string, begunBefore: string): Promise<void>;
+  /** Stores a WebAuthn challenge until `expiresAt`, and removes those expired at `now`. */
+  insertChallenge(challenge: string, purpose: string, now: string, expiresAt: string): Promise<void>;
+  /** Removes the challenge and says whether it was there for `purpose`, unexpired at `now`. */
+  takeChallenge(challenge: string, purpose: string, now: string): Promise<boolean>;
 }
 
 /** The two event logs of contract 11, each a view of the trail with its own numbering. */

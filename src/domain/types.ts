@@ -77,6 +77,8 @@ export interface AuditTarget {
   clientId?: string;
   /** How many records an import added. */
   count?: string;
+  /** A console administrator (`admin.*`, `console.*` events). */
+  adminId?: string;
 }
 
 export interface AuditEvent extends Actor {
@@ -92,4 +94,50 @@ export interface StoredAuditEvent extends AuditEvent {
   seq: number;
   /** When the event was committed to the trail: the event log's `eventLogDate` (docs/contract.md, section 11). */
   loggedAt: string;
+}
+
+/**
+ * A person who administers the tenant through the console, signing in with a passkey. Invited
+ * (no passkey yet), then enrolled; revoked ends every session at once and for good.
+ */
+export interface Admin {
+  id: string;
+  email: string;
+  role: Role;
+  createdAt: string;
+  /** Who invited them (an administrator's id, or `cli:<user>`). */
+  createdBy: string | null;
+  enrolledAt: string | null;
+  revokedAt: string | null;
+}
+
+/** A WebAuthn credential of an administrator: a passkey or a FIDO2 security key (a DS100 is one). */
+export interface Passkey {
+  /** The credential id, base64url. */
+  id: string;
+  adminId: string;
+  /** The COSE public key, base64url. */
+  publicKey: string;
+  /** The authenticator's signature counter at its last use (0 for those that keep none). */
+  counter: number;
+  transports: string[];
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+/** A one-time enrolment link as stored: only the hash of its secret. */
+export interface AdminInvite {
+  tokenHash: string;
+  adminId: string;
+  createdAt: string;
+  expiresAt: string;
+  usedAt: string | null;
+}
+
+/** A signed-in console session as stored: only the hash of the cookie's secret. */
+export interface ConsoleSession {
+  idHash: string;
+  adminId: string;
+  createdAt: string;
+  lastSeenAt: string;
 }

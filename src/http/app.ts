@@ -31,6 +31,7 @@ import { registerApiRoutes } from './route.ts';
 import { DEFAULT_RATE_LIMITS, connectionLimits, proxyTrust, type ConnectionLimits, type RateLimits, type TrustedProxies } from './settings.ts';
 import { BODY_LIMIT } from '../contract/limits.ts';
 import { DEFAULT_CUSTOMER_NAME } from '../domain/types.ts';
+import { BUILT_ASSETS, installConsole, type SignInLimits } from './console/index.ts';
 
 export * from './settings.ts';
 
@@ -55,6 +56,11 @@ export interface AppOptions {
   tls?: TlsPair;
   /** The tenant's name in key files and the event log (default `ds100-admin`). */
   customerName?: string;
+  /**
+   * The console at `/console/`: false turns it off (`serve --no-console`); `assets` is the built
+   * bundle's folder (default: the package's dist/console).
+   */
+  console?: false | { assets?: string; signInLimits?: SignInLimits };
 }
 
 /**
@@ -200,5 +206,17 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     lookupUserRoute(directory),
     ...exportLogRoutes(eventLog),
   ]);
+  if (options.console !== false) {
+    installConsole(app, {
+      store,
+      clock,
+      publicUrl,
+      limiter: metrics.limiter,
+      credentials,
+      directory,
+      assets: options.console?.assets ?? BUILT_ASSETS,
+      ...(options.console?.signInLimits ? { signInLimits: options.console.signInLimits } : {}),
+    });
+  }
   return Object.assign(app, { verifier, oauth });
 }

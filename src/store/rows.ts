@@ -1,4 +1,7 @@
-import type { ApiKey, AuditEvent, Credential, OAuthAlg, OAuthClient, Role, Scope, SigningKey, StoredAuditEvent, TokenStatus, User } from '../domain/types.ts';
+import type {
+  Admin, AdminInvite, ApiKey, AuditEvent, ConsoleSession, Credential, OAuthAlg, OAuthClient, Passkey, Role, Scope, SigningKey, StoredAuditEvent,
+  TokenStatus, User,
+} from '../domain/types.ts';
 
 /**
  * Column lists and row mappers that both SQL engines share: the tables have the same columns
@@ -16,6 +19,10 @@ export const CREDENTIAL_COLUMNS =
 export const API_KEY_COLUMNS = 'access_id, role, description, public_key_pem, created_at';
 export const OAUTH_CLIENT_COLUMNS = 'client_id, description, scopes, alg, kid, public_key_pem, created_at';
 export const SIGNING_KEY_COLUMNS = 'kid, private_key_pem, public_key_pem, created_at, retired_at, not_after';
+export const ADMIN_COLUMNS = 'id, email, role, created_at, created_by, enrolled_at, revoked_at';
+export const ADMIN_INVITE_COLUMNS = 'token_hash, admin_id, created_at, expires_at, used_at';
+export const PASSKEY_COLUMNS = 'credential_id, admin_id, public_key, counter, transports, created_at, last_used_at';
+export const CONSOLE_SESSION_COLUMNS = 'id_hash, admin_id, created_at, last_seen_at';
 export const AUDIT_COLUMNS = 'seq, at, subject, role, client_address, request_id, operation, target, outcome, status, logged_at';
 
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
@@ -137,4 +144,52 @@ export function toAuditEvent(r: Cells): StoredAuditEvent {
 
 export function auditValues(e: AuditEvent): unknown[] {
   return [e.at, e.subject, e.role, e.clientAddress, e.requestId, e.operation, JSON.stringify(e.target), e.outcome, e.status];
+}
+
+export function toAdmin(r: Cells): Admin {
+  return {
+    id: String(r[0]),
+    email: String(r[1]),
+    role: r[2] as Role,
+    createdAt: String(r[3]),
+    createdBy: str(r[4]),
+    enrolledAt: str(r[5]),
+    revokedAt: str(r[6]),
+  };
+}
+
+export function adminValues(a: Admin): unknown[] {
+  return [a.id, a.email, a.email.toLowerCase(), a.role, a.createdAt, a.createdBy, a.enrolledAt, a.revokedAt];
+}
+
+export function toAdminInvite(r: Cells): AdminInvite {
+  return { tokenHash: String(r[0]), adminId: String(r[1]), createdAt: String(r[2]), expiresAt: String(r[3]), usedAt: str(r[4]) };
+}
+
+export function adminInviteValues(i: AdminInvite): unknown[] {
+  return [i.tokenHash, i.adminId, i.createdAt, i.expiresAt, i.usedAt];
+}
+
+export function toPasskey(r: Cells): Passkey {
+  return {
+    id: String(r[0]),
+    adminId: String(r[1]),
+    publicKey: String(r[2]),
+    counter: Number(r[3]),
+    transports: JSON.parse(String(r[4])) as string[],
+    createdAt: String(r[5]),
+    lastUsedAt: str(r[6]),
+  };
+}
+
+export function passkeyValues(p: Passkey): unknown[] {
+  return [p.id, p.adminId, p.publicKey, p.counter, JSON.stringify(p.transports), p.createdAt, p.lastUsedAt];
+}
+
+export function toConsoleSession(r: Cells): ConsoleSession {
+  return { idHash: String(r[0]), adminId: String(r[1]), createdAt: String(r[2]), lastSeenAt: String(r[3]) };
+}
+
+export function consoleSessionValues(s: ConsoleSession): unknown[] {
+  return [s.idHash, s.adminId, s.createdAt, s.lastSeenAt];
 }

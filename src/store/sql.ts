@@ -1,8 +1,9 @@
 import type { StoreReader, StoreTx } from '../domain/store.ts';
 import {
-  API_KEY_COLUMNS, AUDIT_COLUMNS, CREDENTIAL_COLUMNS, OAUTH_CLIENT_COLUMNS, SIGNING_KEY_COLUMNS, USER_COLUMNS, apiKeyValues, auditValues,
-  credentialValues, oauthClientValues, signingKeyValues, toApiKey, toAuditEvent, toCredential, toOAuthClient, toSigningKey, toUser,
-  userValues, type Cells,
+  ADMIN_COLUMNS, ADMIN_INVITE_COLUMNS, API_KEY_COLUMNS, AUDIT_COLUMNS, CONSOLE_SESSION_COLUMNS, CREDENTIAL_COLUMNS, OAUTH_CLIENT_COLUMNS,
+  PASSKEY_COLUMNS, SIGNING_KEY_COLUMNS, USER_COLUMNS, adminInviteValues, adminValues, apiKeyValues, auditValues, consoleSessionValues,
+  credentialValues, oauthClientValues, passkeyValues, signingKeyValues, toAdmin, toAdminInvite, toApiKey, toAuditEvent, toConsoleSession,
+  toCredential, toOAuthClient, toPasskey, toSigningKey, toUser, userValues, type Cells,
 } from './rows.ts';
 import { inAdminLog, inUserLog } from '../domain/activity.ts';
 import type { AuditLog, AuditLogReader } from '../domain/store.ts';
@@ -54,6 +55,32 @@ export const SQL = {
   // The primary key (client_id, jti) is what makes an assertion single-use on every instance.
   useJti: 'INSERT INTO used_jtis (client_id, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
   pruneJtis: 'DELETE FROM used_jtis WHERE expires_at < ?',
+  // A range, not LIKE: the index on email_lower serves it, and both engines compare bytes.
+  usersByEmailPrefix: `SELECT ${USER_COLUMNS} FROM users WHERE email_lower >= ? AND email_lower < ? ORDER BY email_lower LIMIT ?`,
+  credentialsOfUser: `SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE user_id = ? ORDER BY device_serial, token_serial`,
+  adminById: `SELECT ${ADMIN_COLUMNS} FROM admins WHERE id = ?`,
+  adminByEmail: `SELECT ${ADMIN_COLUMNS} FROM admins WHERE email_lower = ?`,
+  admins: `SELECT ${ADMIN_COLUMNS} FROM admins ORDER BY email_lower`,
+  adminInvite: `SELECT ${ADMIN_INVITE_COLUMNS} FROM admin_invites WHERE token_hash = ?`,
+  passkey: `SELECT ${PASSKEY_COLUMNS} FROM admin_passkeys WHERE credential_id = ?`,
+  passkeysOfAdmin: `SELECT ${PASSKEY_COLUMNS} FROM admin_passkeys WHERE admin_id = ? ORDER BY created_at, credential_id`,
+  consoleSession: `SELECT ${CONSOLE_SESSION_COLUMNS} FROM console_sessions WHERE id_hash = ?`,
+  insertAdmin: `INSERT INTO admins (id, email, email_lower, role, created_at, created_by, enrolled_at, revoked_at) VALUES (${place(8)})`,
+  updateAdmin: 'UPDATE admins SET role = ?, enrolled_at = ?, revoked_at = ? WHERE id = ?',
+  insertAdminInvite: `INSERT INTO admin_invites (${ADMIN_INVITE_COLUMNS}) VALUES (${place(5)})`,
+  useAdminInvite: 'UPDATE admin_invites SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?',
+  deleteAdminInvites: 'DELETE FROM admin_invites WHERE admin_id = ?',
+  insertPasskey: `INSERT INTO admin_passkeys (${PASSKEY_COLUMNS}) VALUES (${place(7)})`,
+  usePasskey: 'UPDATE admin_passkeys SET counter = ?, last_used_at = ? WHERE credential_id = ?',
+  deletePasskeysOfAdmin: 'DELETE FROM admin_passkeys WHERE admin_id = ?',
+  insertConsoleSession: `INSERT INTO console_sessions (${CONSOLE_SESSION_COLUMNS}) VALUES (${place(4)})`,
+  touchConsoleSession: 'UPDATE console_sessions SET last_seen_at = ? WHERE id_hash = ?',
+  deleteConsoleSession: 'DELETE FROM console_sessions WHERE id_hash = ?',
+  deleteConsoleSessionsOfAdmin: 'DELETE FROM console_sessions WHERE admin_id = ?',
+  deleteStaleConsoleSessions: 'DELETE FROM console_sessions WHERE last_seen_at < ? OR created_at < ?',
+  insertChallenge: 'INSERT INTO webauthn_challenges (challenge, purpose, expires_at) VALUES (?, ?, ?)',
+  deleteExpiredChallenges: 'DELETE FROM webauthn_challenges WHERE expires_at <= ?',
+  takeChallenge: 'DELETE FROM webauthn_challenges WHERE challenge = ? AND purpose = ? AND expires_at > ?',
   auditPage: `SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE seq > ? AND at >= ? ORDER BY seq LIMIT ?`,
   setting: 'SELECT value FROM settings WHERE name = ?',
   putSetting: 'INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
@@ -154,6 +181,16 @@ export function sqlReads(db: SqlConnection): StoreReader {
     oauthClients: async () => (await db.rows(SQL.oauthClients, [])).map(toOAuthClient),
     signingKey: async (kid) => first(await db.rows(SQL.signingKey, [kid]), toSigningKey),
     signingKeys: async () => (await db.rows(SQL.signingKeys, [])).map(toSigningKey),
+    usersByEmailPrefix: async (prefix, limit) =>
+      (await db.rows(SQL.usersByEmailPrefix, [prefix, `${prefix}\u{10FFFF}`, limit])).map(toUser),
+    credentialsOfUser: async (userId) => (await db.rows(SQL.credentialsOfUser, [userId])).map(toCredential),
+    adminById: async (id) => first(await db.rows(SQL.adminById, [id]), toAdmin),
+    adminByEmail: async (email) => first(await db.rows(SQL.adminByEmail, [email.toLowerCase()]), toAdmin),
+    admins: async () => (await db.rows(SQL.admins, [])).map(toAdmin),
+    adminInvite: async (hash) => first(await db.rows(SQL.adminInvite, [hash]), toAdminInvite),
+    passkey: async (id) => first(await db.rows(SQL.passkey, [id]), toPasskey),
+    passkeysOfAdmin: async (adminId) => (await db.rows(SQL.passkeysOfAdmin, [adminId])).map(toPasskey),
+    consoleSession: async (hash) => first(await db.rows(SQL.consoleSession, [hash]), toConsoleSession),
   };
 }
 
@@ -178,6 +215,25 @@ export function sqlWrites(db: SqlConnection): Omit<StoreTx, keyof StoreReader | 
     putSetting: async (name, value) => void (await db.run(SQL.putSetting, [name, value])),
     sealAudit: async (end) => void (await db.run(SQL.sealAudit, [millisecondAfter(end), end])),
     deleteAuditBefore: (time, limit) => db.run(SQL.pruneAudit, [time, limit]),
+    insertAdmin: async (a) => void (await db.run(SQL.insertAdmin, adminValues(a))),
+    updateAdmin: async (a) => void (await db.run(SQL.updateAdmin, [a.role, a.enrolledAt, a.revokedAt, a.id])),
+    insertAdminInvite: async (i) => void (await db.run(SQL.insertAdminInvite, adminInviteValues(i))),
+    useAdminInvite: async (hash, now) => (await db.run(SQL.useAdminInvite, [now, hash, now])) > 0,
+    deleteAdminInvites: async (adminId) => void (await db.run(SQL.deleteAdminInvites, [adminId])),
+    insertPasskey: async (p) => void (await db.run(SQL.insertPasskey, passkeyValues(p))),
+    usePasskey: async (id, counter, at) => void (await db.run(SQL.usePasskey, [counter, at, id])),
+    deletePasskeysOfAdmin: async (adminId) => void (await db.run(SQL.deletePasskeysOfAdmin, [adminId])),
+    insertConsoleSession: async (s) => void (await db.run(SQL.insertConsoleSession, consoleSessionValues(s))),
+    touchConsoleSession: async (hash, at) => void (await db.run(SQL.touchConsoleSession, [at, hash])),
+    deleteConsoleSession: async (hash) => (await db.run(SQL.deleteConsoleSession, [hash])) > 0,
+    deleteConsoleSessionsOfAdmin: async (adminId) => void (await db.run(SQL.deleteConsoleSessionsOfAdmin, [adminId])),
+    deleteStaleConsoleSessions: async (idleBefore, begunBefore) => void (await db.run(SQL.deleteStaleConsoleSessions, [idleBefore, begunBefore])),
+    insertChallenge: async (challenge, purpose, now, expiresAt) => {
+      // Options asked for and never answered leave their challenge: each new one sweeps the expired.
+      await db.run(SQL.deleteExpiredChallenges, [now]);
+      await db.run(SQL.insertChallenge, [challenge, purpose, expiresAt]);
+    },
+    takeChallenge: async (challenge, purpose, now) => (await db.run(SQL.takeChallenge, [challenge, purpose, now])) > 0,
   };
 }
 

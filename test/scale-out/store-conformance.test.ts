@@ -119,6 +119,47 @@ async function script(store: Store): Promise<unknown[]> {
   note('pages read lazily', [first.value?.length, rest.length, rest.at(-1)?.requestId]);
   await store.ping();
   note('ping', 'ok');
+  // The console's reads and writes (migration 4).
+  await store.transaction(async (tx) => {
+    await tx.insertUser(user('u-3', 'jané@example.com'));
+    await tx.insertUser(user('u-4', 'Jan@Example.com'));
+  });
+  note('prefix', (await store.usersByEmailPrefix('jan', 10)).map((u) => u.emailAddress));
+  note('prefix non-ASCII', (await store.usersByEmailPrefix('jané', 10)).map((u) => u.id));
+  note('prefix limit', (await store.usersByEmailPrefix('j', 2)).map((u) => u.id));
+  note('prefix none', await store.usersByEmailPrefix('zz', 10));
+  note('credentialsOfUser', (await store.credentialsOfUser('u-1')).map((c) => c.tokenSerialNumber));
+  const admin = { id: 'a-1', email: 'Ann@Example.com', role: 'SuperAdmin' as const, createdAt: '2026-01-01T00:00:00.000Z', createdBy: null, enrolledAt: null, revokedAt: null };
+  await store.transaction(async (tx) => {
+    await tx.insertAdmin(admin);
+    await tx.insertAdminInvite({ tokenHash: 'h-1', adminId: 'a-1', createdAt: admin.createdAt, expiresAt: '2026-01-02T00:00:00.000Z', usedAt: null });
+    note('invite expired', await tx.useAdminInvite('h-1', '2026-01-02T00:00:00.000Z'));
+    note('invite used', await tx.useAdminInvite('h-1', '2026-01-01T12:00:00.000Z'));
+    note('invite used twice', await tx.useAdminInvite('h-1', '2026-01-01T12:00:00.000Z'));
+    await tx.insertPasskey({ id: 'p-1', adminId: 'a-1', publicKey: 'pk', counter: 2 ** 33, transports: ['usb', 'nfc'], createdAt: admin.createdAt, lastUsedAt: null });
+    await tx.usePasskey('p-1', 2 ** 33 + 1, '2026-01-01T13:00:00.000Z');
+    await tx.updateAdmin({ ...admin, role: 'ReadOnly', enrolledAt: '2026-01-01T12:00:00.000Z' });
+    await tx.insertConsoleSession({ idHash: 's-1', adminId: 'a-1', createdAt: admin.createdAt, lastSeenAt: admin.createdAt });
+    await tx.insertConsoleSession({ idHash: 's-2', adminId: 'a-1', createdAt: '2026-01-01T10:00:00.000Z', lastSeenAt: '2026-01-01T10:00:00.000Z' });
+    await tx.touchConsoleSession('s-2', '2026-01-01T11:00:00.000Z');
+    await tx.deleteStaleConsoleSessions('2026-01-01T05:00:00.000Z', '2025-12-31T00:00:00.000Z');
+    await tx.insertChallenge('c-1', 'signin', '2026-01-01T00:00:00.000Z', '2026-01-01T00:05:00.000Z');
+    note('challenge other purpose', await tx.takeChallenge('c-1', 'enrol:x', '2026-01-01T00:01:00.000Z'));
+    note('challenge', await tx.takeChallenge('c-1', 'signin', '2026-01-01T00:01:00.000Z'));
+    note('challenge twice', await tx.takeChallenge('c-1', 'signin', '2026-01-01T00:01:00.000Z'));
+  });
+  note('adminByEmail any case', await store.adminByEmail('ANN@example.com'));
+  note('admins', await store.admins());
+  note('invite', await store.adminInvite('h-1'));
+  note('passkeysOfAdmin', await store.passkeysOfAdmin('a-1'));
+  note('sessions', [await store.consoleSession('s-1'), await store.consoleSession('s-2')]);
+  await store.transaction(async (tx) => {
+    note('deleteConsoleSession', [await tx.deleteConsoleSession('s-2'), await tx.deleteConsoleSession('s-2')]);
+    await tx.deletePasskeysOfAdmin('a-1');
+    await tx.deleteAdminInvites('a-1');
+    await tx.deleteConsoleSessionsOfAdmin('a-1');
+  });
+  note('after admin deletes', [await store.passkey('p-1'), await store.adminInvite('h-1')]);
   return out;
 }
 

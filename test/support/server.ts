@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../../src/domain/clock.ts';
 import { demoRegistrations, demoUsers } from '../../src/domain/demo-seed.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
 import { ROLES, type Actor, type Role } from '../../src/domain/types.ts';
-import { REDACTED_PATHS, buildApp, type ConnectionLimits, type RateLimits, type TrustedProxies } from '../../src/http/app.ts';
+import { REDACTED_PATHS, buildApp, type AppOptions, type ConnectionLimits, type RateLimits, type TrustedProxies } from '../../src/http/app.ts';
 import type { Store } from '../../src/domain/store.ts';
 import { openTestStore, type Engine, type TestStore } from './stores.ts';
 
@@ -39,7 +39,7 @@ export interface RequestOptions {
 }
 
 export interface TestServer {
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT (or `publicHost` instead of 127.0.0.1) */
   url: string;
   store: Store;
   /** Where the store lives (`TestStore.location`). */
@@ -67,6 +67,14 @@ export interface StartOptions {
   logLines?: string[];
   /** `serve --trust-proxy`: the proxies whose X-Forwarded-For entries are taken. */
   trustProxy?: TrustedProxies;
+  /**
+   * The host name of the public URL (default 127.0.0.1); the server listens on 127.0.0.1 all the
+   * same. The console's tests use `localhost`: WebAuthn wants a secure context, and a relying
+   * party id that is a name.
+   */
+  publicHost?: 'localhost' | '127.0.0.1';
+  /** The console's settings (`buildApp`'s `console`): its bundle, its sign-in limits, or false. */
+  console?: AppOptions['console'];
 }
 
 const GENEROUS: RateLimits = {
@@ -98,11 +106,12 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     ...(options.signatureThread ? { signatureThread: true } : {}),
     ...(options.connections ? { connections: options.connections } : {}),
     ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}),
+    ...(options.console !== undefined ? { console: options.console } : {}),
     ...(options.logLines ? { logger: { level: 'info', redact: REDACTED_PATHS, stream: { write: (line: string) => void options.logLines!.push(line) } } } : {}),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
-  url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  url = `http://${options.publicHost ?? '127.0.0.1'}:${typeof address === 'object' && address ? address.port : 0}`;
 
   const keyService = makeKeyService({ store, clock, publicUrl: url });
   const keys = {} as Record<Role, TestKey>;

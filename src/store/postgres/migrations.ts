@@ -150,6 +150,58 @@ export const postgresMigrations: ReadonlyArray<{ version: number; name: string; 
     `,
   },
   {
+    version: 4,
+    name: 'console administrators, passkeys, invites, sessions, WebAuthn challenges',
+    sql: `
+      CREATE TABLE admins (
+        id           TEXT COLLATE "C" PRIMARY KEY,
+        email        TEXT COLLATE "C" NOT NULL,
+        email_lower  TEXT COLLATE "C" NOT NULL,
+        role         TEXT COLLATE "C" NOT NULL CHECK (role IN ('SuperAdmin', 'HelpDeskAdmin', 'ReadOnly')),
+        created_at   TEXT COLLATE "C" NOT NULL,
+        created_by   TEXT COLLATE "C",
+        enrolled_at  TEXT COLLATE "C",
+        revoked_at   TEXT COLLATE "C"
+      );
+      CREATE UNIQUE INDEX admins_email_lower ON admins (email_lower);
+
+      CREATE TABLE admin_invites (
+        token_hash  TEXT COLLATE "C" PRIMARY KEY,
+        admin_id    TEXT COLLATE "C" NOT NULL REFERENCES admins (id),
+        created_at  TEXT COLLATE "C" NOT NULL,
+        expires_at  TEXT COLLATE "C" NOT NULL,
+        used_at     TEXT COLLATE "C"
+      );
+      CREATE INDEX admin_invites_admin ON admin_invites (admin_id);
+
+      CREATE TABLE admin_passkeys (
+        credential_id  TEXT COLLATE "C" PRIMARY KEY,
+        admin_id       TEXT COLLATE "C" NOT NULL REFERENCES admins (id),
+        public_key     TEXT COLLATE "C" NOT NULL,
+        counter        BIGINT NOT NULL,
+        transports     TEXT COLLATE "C" NOT NULL,
+        created_at     TEXT COLLATE "C" NOT NULL,
+        last_used_at   TEXT COLLATE "C"
+      );
+      CREATE INDEX admin_passkeys_admin ON admin_passkeys (admin_id);
+
+      CREATE TABLE console_sessions (
+        id_hash       TEXT COLLATE "C" PRIMARY KEY,
+        admin_id      TEXT COLLATE "C" NOT NULL REFERENCES admins (id),
+        created_at    TEXT COLLATE "C" NOT NULL,
+        last_seen_at  TEXT COLLATE "C" NOT NULL
+      );
+      CREATE INDEX console_sessions_admin ON console_sessions (admin_id);
+
+      CREATE TABLE webauthn_challenges (
+        challenge   TEXT COLLATE "C" PRIMARY KEY,
+        purpose     TEXT COLLATE "C" NOT NULL,
+        expires_at  TEXT COLLATE "C" NOT NULL
+      );
+      CREATE INDEX webauthn_challenges_expires ON webauthn_challenges (expires_at);
+    `,
+  },
+  {
     version: 5,
     name: 'settings the server runs with (its public URL)',
     sql: `

@@ -141,6 +141,58 @@ export const sqliteMigrations: ReadonlyArray<{ version: number; name: string; sq
     `,
   },
   {
+    version: 4,
+    name: 'console administrators, passkeys, invites, sessions, WebAuthn challenges',
+    sql: `
+      CREATE TABLE admins (
+        id           TEXT PRIMARY KEY,
+        email        TEXT NOT NULL,
+        email_lower  TEXT NOT NULL,
+        role         TEXT NOT NULL CHECK (role IN ('SuperAdmin', 'HelpDeskAdmin', 'ReadOnly')),
+        created_at   TEXT NOT NULL,
+        created_by   TEXT,
+        enrolled_at  TEXT,
+        revoked_at   TEXT
+      ) STRICT;
+      CREATE UNIQUE INDEX admins_email_lower ON admins (email_lower);
+
+      CREATE TABLE admin_invites (
+        token_hash  TEXT PRIMARY KEY,
+        admin_id    TEXT NOT NULL REFERENCES admins (id),
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL,
+        used_at     TEXT
+      ) STRICT;
+      CREATE INDEX admin_invites_admin ON admin_invites (admin_id);
+
+      CREATE TABLE admin_passkeys (
+        credential_id  TEXT PRIMARY KEY,
+        admin_id       TEXT NOT NULL REFERENCES admins (id),
+        public_key     TEXT NOT NULL,
+        counter        INTEGER NOT NULL,
+        transports     TEXT NOT NULL,
+        created_at     TEXT NOT NULL,
+        last_used_at   TEXT
+      ) STRICT;
+      CREATE INDEX admin_passkeys_admin ON admin_passkeys (admin_id);
+
+      CREATE TABLE console_sessions (
+        id_hash       TEXT PRIMARY KEY,
+        admin_id      TEXT NOT NULL REFERENCES admins (id),
+        created_at    TEXT NOT NULL,
+        last_seen_at  TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX console_sessions_admin ON console_sessions (admin_id);
+
+      CREATE TABLE webauthn_challenges (
+        challenge   TEXT PRIMARY KEY,
+        purpose     TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX webauthn_challenges_expires ON webauthn_challenges (expires_at);
+    `,
+  },
+  {
     version: 5,
     name: 'settings the server runs with (its public URL)',
     sql: `

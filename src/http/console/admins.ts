@@ -1,0 +1,76 @@
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { adminState, type AdminService } from '../../auth/admins.ts';
+import type { KeyService } from '../../auth/keys.ts';
+import type { Store } from '../../domain/store.ts';
+import { ROLES, type Role } from '../../domain/types.ts';
+import { API_PATH, consoleActor, type ConsoleGuards } from './session.ts';
+
+/** Administrators and API keys are the tenant's keys to everything: SuperAdmin only. */
+const SUPER = ['SuperAdmin'] as const satisfies readonly Role[];
+const RoleName = Type.Union(ROLES.map((r) => Type.Literal(r)));
+
+export interface AdminRouteDeps {
+  guards: ConsoleGuards;
+  store: Store;
+  admins: AdminService;
+  keys: () => KeyService;
+}
+
+/** The SuperAdmin pages' calls: administrators (invite, revoke) and Administration API keys. */
+export function registerAdminRoutes(base: FastifyInstance, { guards, store, admins, keys }: AdminRouteDeps): void {
+  const app = base.withTypeProvider<TypeBoxTypeProvider>();
+  app.get(`${API_PATH}/admins`, { onRequest: guards.signedIn({ roles: SUPER }) }, async () => ({
+    admins: (await admins.list()).map((a) => ({ id: a.id, email: a.email, role: a.role, state: a.state, createdAt: a.createdAt, enrolledAt: a.enrolledAt, revokedAt: a.revokedAt, passkeys: a.passkeys })),
+  }));
+  app.post(
+    `${API_PATH}/admins/invite`,
+    {
+      onRequest: guards.signedIn({ roles: SUPER, audit: 'admin.invite' }),
+      schema: { body: Type.Object({ email: Type.String({ minLength: 1, maxLength: 254 }), role: RoleName }, { additionalProperties: false }) },
+    },
+    async (request) => {
+      const { admin, link, expiresAt } = await admins.invite(consoleActor(request), request.body);
+      return { admin: { id: admin.id, email: admin.email, role: admin.role, state: adminState(admin) }, link, expiresAt };
+    },
+  );
+  app.post(
+    `${API_PATH}/admins/revoke`,
+    {
+      onRequest: guards.signedIn({ roles: SUPER, audit: 'admin.revoke' }),
+      schema: { body: Type.Object({ adminId: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }) },
+    },
+    async (request) => {
+      const admin = await admins.revoke(consoleActor(request), request.body.adminId);
+      return { admin: { id: admin.id, email: admin.email, role: admin.role, state: adminState(admin) } };
+    },
+  );
+
+  app.get(`${API_PATH}/keys`, { onRequest: guards.signedIn({ roles: SUPER }) }, async () => ({
+    keys: (await store.apiKeys()).map(({ publicKeyPem: _, ...k }) => k),
+  }));
+  app.post(
+    `${API_PATH}/keys/create`,
+    {
+      onRequest: guards.signedIn({ roles: SUPER, audit: 'apikey.create' }),
+      schema: { body: Type.Object({ role: RoleName, description: Type.String({ maxLength: 200 }) }, { additionalProperties: false }) },
+    },
+    // The key file, private key and all, goes to this answer only: it is never stored.
+    async (request) => {
+      const { key, keyFile } = await keys().create(consoleActor(request), request.body.role, request.body.description.trim() || null);
+      return { key: { accessId: key.accessId, role: key.role, description: key.description, createdAt: key.createdAt }, keyFile };
+    },
+  );
+  app.post(
+    `${API_PATH}/keys/delete`,
+    {
+      onRequest: guards.signedIn({ roles: SUPER, audit: 'apikey.delete' }),
+      schema: { body: Type.Object({ accessId: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }) },
+    },
+    async (request) => {
+      await keys().delete(consoleActor(request), request.body.accessId);
+      return { deleted: request.body.accessId };
+    },
+  );
+}
