@@ -30,9 +30,4 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
   wait_for Redis sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
 fi
-# The interop suite's SIEM collector is Python with requests and PyJWT, as the public collectors are.
-if ! /usr/bin/python3 -c 'import jwt, requests' >/dev/null 2>&1; then
-  echo "services: installing python3-jwt and python3-requests"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-jwt python3-requests >/dev/null
-fi
 echo "services: PostgreSQL and Redis are up"
