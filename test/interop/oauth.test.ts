@@ -68,7 +68,7 @@ after(async () => {
 
 /** Registers an OAuth client with every scope; its id and JWK file. */
 async function createClient(alg: 'RS256' | 'ES256'): Promise<{ clientId: string; jwkFile: string }> {
-  const made = await runCli(['oauth-clients', 'create', '--data', data.path, '--public-url', server!.url, '--alg', alg, '--scope', ALL_SCOPES]);
+  const made = await runCli(['oauth-clients', 'create', '--data', data.path, '--alg', alg, '--scope', ALL_SCOPES]);
   assert.equal(made.code, 0, made.stderr);
   assert.match(made.stdout, new RegExp(`^issuer: +${server!.url}/oauth$`, 'm'));
   return { clientId: /^client id: +(\S+)$/m.exec(made.stdout)![1]!, jwkFile: made.stdout.trim().split('\n').pop()! };
