@@ -5,6 +5,7 @@
  *
  *   npm test                          everything that the reachable services allow
  *   npm test -- test/contract/x.test.ts   only these files (on each store that applies)
+ *   npm test -- test/interop            the test files under a folder
  *   npm run test:stress               STRESS=1: the long forms of the files it names, one at a time
  *
  * PostgreSQL is DATABASE_URL_TEST (default postgres://127.0.0.1:5432/test), Redis is
@@ -109,7 +110,8 @@ function runSuite(title: string, files: string[], env: Record<string, string>): 
 
 // npm runs scripts from the package root; file arguments are relative to where it was called.
 const args = process.argv.slice(2).map((a) => relative(root, resolve(process.env.INIT_CWD ?? process.cwd(), a)));
-const all = args.length > 0 ? args : testFiles('test');
+// A folder stands for the test files under it (node's runner, given a folder, runs nothing and passes).
+const all = args.length > 0 ? args.flatMap((a) => (statSync(join(root, a)).isDirectory() ? testFiles(a) : [a])) : testFiles('test');
 const sqliteFiles = all.filter((f) => !under(f, SCALE_OUT));
 const postgresFiles = all.filter((f) => PER_STORE.some((d) => under(f, d)));
 const scaleOutFiles = all.filter((f) => under(f, SCALE_OUT));

@@ -31,20 +31,31 @@ export function registerOAuthCommands(program: Command): void {
       .option('--public-key <file>', 'register this public key (PEM or JWK) that the client made itself, instead of making one')
       .option('--description <text>', 'what the client is for')
       .option('--out <dir>', 'folder for the private JWK file (default: <data>/oauth-clients)')
-      .option('--public-url <url>', "URL of the server, for the issuer printed", process.env.DS100_PUBLIC_URL ?? DEFAULT_PUBLIC_URL),
+      .addOption(
+        new Option('--public-url <url>', `URL of the server, for the issuer printed (default: the one the server last ran with, else ${DEFAULT_PUBLIC_URL})`).env(
+          'DS100_PUBLIC_URL',
+        ),
+      ),
   ).action(
-    async (o: DataOptions & { scope: Scope[]; alg?: OAuthAlg; publicKey?: string; description?: string; out?: string; publicUrl: string }) => {
+    async (o: DataOptions & { scope: Scope[]; alg?: OAuthAlg; publicKey?: string; description?: string; out?: string; publicUrl?: string }) => {
       const publicKey = o.publicKey === undefined ? undefined : await readFile(o.publicKey, 'utf8');
-      const { client, path } = await usingStore(o, (store) =>
-        makeOAuthClientService({ store, clock: systemClock }).create(cliActor(), {
+      const { client, path, publicUrl } = await usingStore(o, async (store) => {
+        // As `keys create`: the issuer is the server's, so by default the URL it runs with.
+        const kept = await store.setting('publicUrl');
+        const given = o.publicUrl?.replace(/\/+$/, '');
+        if (given !== undefined && kept !== null && given !== kept) {
+          console.error(`ds100-admin: warning: --public-url ${given} is not the URL the server runs with (${kept}): its issuer is ${oauthIssuer(kept)}`);
+        }
+        const made = await makeOAuthClientService({ store, clock: systemClock }).create(cliActor(), {
           scopes: o.scope,
           ...(o.alg ? { alg: o.alg } : {}),
           ...(publicKey !== undefined ? { publicKey } : { saveTo: o.out ?? join(o.data, 'oauth-clients') }),
           description: o.description ?? null,
-        }),
-      );
+        });
+        return { ...made, publicUrl: given ?? kept ?? DEFAULT_PUBLIC_URL };
+      });
       console.log(`client id: ${client.clientId}`);
-      console.log(`issuer:    ${oauthIssuer(o.publicUrl)}`);
+      console.log(`issuer:    ${oauthIssuer(publicUrl)}`);
       console.log(`scopes:    ${client.scopes.join(' ')}`);
       console.log(`alg, kid:  ${client.alg} ${client.kid}`);
       if (path) console.log(path);
@@ -72,7 +83,7 @@ export function registerOAuthCommands(program: Command): void {
     .description("print a client assertion (private_key_jwt, 300 s) for a token request made by hand, e.g. with curl")
     .requiredOption('--jwk-file <path>', "the client's private JWK file")
     .requiredOption('--client-id <id>', 'the client id')
-    .requiredOption('--issuer <url>', 'the issuer, e.g. http://127.0.0.1:8080/oauth')
+    .requiredOption('--issuer <url>', 'the issuer, e.g. https://127.0.0.1:8443/oauth')
     .action(async (o: { jwkFile: string; clientId: string; issuer: string }) => {
       const key = parseJwk(await loadJwkFile(o.jwkFile));
       console.log(clientAssertion(key, o.clientId, `${o.issuer.replace(/\/+$/, '')}/token`, Date.now()));

@@ -196,7 +196,7 @@ function registerSetStatus(otp: Command, verb: Verb): void {
 
 /** `otp enable|disable|delete|clear-pin|lookup`: the DS100 endpoints, from a shell. */
 export function registerOtpCommands(program: Command): void {
-  const otp = program.command('otp').description("call a server's DS100 OTP endpoints with an Administration API key file");
+  const otp = program.command('otp').description("call a server's DS100 OTP endpoints with an Administration API key file or an OAuth client");
   registerSetStatus(otp, 'enable');
   registerSetStatus(otp, 'disable');
 

@@ -3,7 +3,7 @@ import { clientFrom, printJson, printRecord, wantsJson, withClientOptions, type 
 
 /** `user lookup --email`: an e-mail address to the user (and the id the DS100 calls take). */
 export function registerUserCommands(program: Command): void {
-  const user = program.command('user').description("look users up on a server with an Administration API key file");
+  const user = program.command('user').description("look users up on a server with an Administration API key file or an OAuth client");
   withClientOptions(
     user
       .command('lookup')

@@ -60,6 +60,17 @@ describe('oauth-clients create', () => {
     });
   }
 
+  test('without --public-url: the issuer printed is that of the URL the server runs with; another URL is warned of', async () => {
+    const made = await runCli(['oauth-clients', 'create', '--data', data.path, '--scope', 'rsa.user.read']);
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal(made.stderr, '', "no warning when the URL is the server's");
+    assert.match(made.stdout, new RegExp(`^issuer: +${issuer.replace(/[.]/g, '\\.')}$`, 'm'));
+    const other = await runCli(['oauth-clients', 'create', '--data', data.path, '--scope', 'rsa.user.read', '--public-url', 'https://elsewhere.example.com']);
+    assert.equal(other.code, 0, other.stderr);
+    assert.match(other.stderr, new RegExp(`warning: --public-url https://elsewhere\\.example\\.com is not the URL the server runs with \\(${server!.url.replace(/[.]/g, '\\.')}\\)`));
+    assert.match(other.stdout, /^issuer: +https:\/\/elsewhere\.example\.com\/oauth$/m, 'what the operator asked for, warned');
+  });
+
   test('--public-key registers a key the client made (PEM or public JWK) and writes no file; a private key is refused', async () => {
     const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const pem = join(data.path, 'client.pub.pem');

@@ -2,18 +2,24 @@
 """An OAuth 2.0 client of the Administration API written the way the field writes them (pydplus):
 Debian's python3-jwt, python3-requests and python3-cryptography, a JWK file as `ds100-admin
 oauth-clients create` writes it, a private_key_jwt assertion (iat, exp = iat + 300 as integers, a
-uuid4 jti, the JWK's kid in the header), then every endpoint with the access token, and a 401
-recovered from by fetching a new token and retrying once.
+uuid4 jti, the JWK's kid in the header), then every endpoint with the access token over HTTPS
+with certificate verification on, and a 401 recovered from by fetching a new token and retrying
+once.
 
     oauth_client.py --jwk-file F --client-id ID --issuer URL [--base-url URL] [--ca-file PEM]
 
-Prints one JSON object: the status of each step. Exits 0 when every step went as expected.
+Without --ca-file, requests trusts the system's CAs only. Like pydplus, it refuses an issuer or
+base URL that is not https:// before it sends anything (exit 4, the reason on stderr). A failed
+handshake ends it with exit 3 and the error on stderr. Otherwise it prints one JSON object: the
+statuses of each step, keyed "METHOD path" for the API's endpoints; exit 0 when every step went
+as expected.
 """
 import argparse
 import json
 import sys
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import jwt
 import requests
@@ -21,7 +27,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SCOPES = ["rsa.authenticator.ds100.manage", "rsa.authenticator.ds100.delete",
-          "rsa.authenticator.ds100.read", "rsa.user.read"]
+          "rsa.authenticator.ds100.read", "rsa.user.read", "rsa.audit.admin", "rsa.audit.user"]
 
 
 def load_jwk(path):
@@ -32,14 +38,26 @@ def load_jwk(path):
     return loader.from_jwk(json.dumps(jwk)), alg, jwk.get("kid")
 
 
+def require_https(name, url):
+    """pydplus refuses to send a client's credentials anywhere but to an https:// URL."""
+    if not url.lower().startswith("https://"):
+        print(f"{name} must start with https://, not {url}", file=sys.stderr)
+        sys.exit(4)
+
+
 class Client:
     def __init__(self, args):
+        issuer = args.issuer.rstrip("/")
+        origin = (args.base_url or issuer[: -len("/oauth")]).rstrip("/")
+        require_https("the issuer", issuer)
+        require_https("the base URL", origin)
         self.key, self.alg, self.kid = load_jwk(args.jwk_file)
         self.client_id = args.client_id
-        self.token_url = args.issuer.rstrip("/") + "/token"
-        self.base = (args.base_url or args.issuer.rstrip("/")[: -len("/oauth")]).rstrip("/") + "/AdminInterface/restapi"
-        self.verify = args.ca_file or True
+        self.token_url = issuer + "/token"
+        self.base = origin + "/AdminInterface/restapi"
         self.session = requests.Session()
+        # Certificate verification stays on: against the CA file given, else the system's CAs.
+        self.session.verify = args.ca_file or True
         self.token = None
         self.grants = 0
 
@@ -55,7 +73,7 @@ class Client:
             "client_assertion": assertion,
             "client_id": self.client_id,
             "scope": " ".join(SCOPES),
-        }, verify=self.verify, timeout=30)
+        }, timeout=30)
         reply.raise_for_status()
         body = reply.json()
         assert body["token_type"] == "Bearer" and body["expires_in"] == 3600, body
@@ -63,19 +81,23 @@ class Client:
         self.token = body["access_token"]
         self.grants += 1
 
-    def call(self, method, path, body, token=None):
+    def call(self, method, path, body=None, params=None, token=None):
         """One call; on a 401, a new token and one more try (as pydplus does)."""
-        first = token or self.token
-        reply = self.session.request(method, self.base + path, json=body, verify=self.verify, timeout=30,
-                                     headers={"Authorization": "Bearer " + first})
+        def send(bearer):
+            return self.session.request(method, self.base + path, json=body, params=params, timeout=30,
+                                        headers={"Authorization": "Bearer " + bearer})
+        reply = send(token or self.token)
         statuses = [reply.status_code]
         if reply.status_code == 401:
             assert reply.headers.get("WWW-Authenticate", "").startswith('Bearer error="invalid_token"'), reply.headers
             self.get_token()
-            reply = self.session.request(method, self.base + path, json=body, verify=self.verify, timeout=30,
-                                         headers={"Authorization": "Bearer " + self.token})
+            reply = send(self.token)
             statuses.append(reply.status_code)
         return reply, statuses
+
+
+def iso(moment):
+    return moment.isoformat(timespec="milliseconds")
 
 
 def main():
@@ -88,7 +110,12 @@ def main():
     args = parser.parse_args()
 
     client = Client(args)
-    client.get_token()
+    started = datetime.now(timezone.utc) - timedelta(seconds=5)
+    try:
+        client.get_token()
+    except requests.exceptions.SSLError as e:
+        print(f"SSLError: {e}", file=sys.stderr)
+        sys.exit(3)
     device, jane, john = "140100080", "ece30fe9-414c-7536-5403-0656220b3046", "87927fb7-e185-4c33-c7e3-8e077675973c"
     results = {}
 
@@ -97,22 +124,37 @@ def main():
     reply, statuses = client.call("POST", "/v1/ds100/lookup", {"deviceSerialNumber": device}, token=garbled)
     results["lookup after a garbled token"] = statuses
     steps = [
-        ("users lookup", "POST", "/v1/users/lookup", {"email": "jane.doe@example.com"}),
-        ("ds100 lookup", "POST", "/v1/ds100/lookup", {"deviceSerialNumber": device}),
-        ("disable", "PATCH", "/v1/ds100/disable/otp", {"deviceSerialNumber": device, "userId": jane}),
-        ("enable", "PATCH", "/v1/ds100/enable/otp", {"deviceSerialNumber": device, "userId": jane}),
-        ("clear pin", "PATCH", "/v1/ds100/clearPin/otp", {"tokenSerialNumber": "014010008039", "userId": john}),
-        ("delete", "DELETE", "/v1/ds100/delete/otp",
+        ("POST", "/v1/users/lookup", {"email": "jane.doe@example.com"}),
+        ("POST", "/v1/ds100/lookup", {"deviceSerialNumber": device}),
+        ("PATCH", "/v1/ds100/disable/otp", {"deviceSerialNumber": device, "userId": jane}),
+        ("PATCH", "/v1/ds100/enable/otp", {"deviceSerialNumber": device, "userId": jane}),
+        ("PATCH", "/v1/ds100/clearPin/otp", {"tokenSerialNumber": "014010008039", "userId": john}),
+        ("DELETE", "/v1/ds100/delete/otp",
          {"tokenSerialNumber": "014010008038", "deviceSerialNumber": device, "userId": john}),
     ]
-    for name, method, path, body in steps:
+    for method, path, body in steps:
         reply, statuses = client.call(method, path, body)
-        results[name] = statuses
-        if name == "enable":
+        results[f"{method} {path}"] = statuses
+        if path == "/v1/ds100/enable/otp":
             assert reply.json()[0]["tokenStatusChangedBy"] == client.client_id, reply.text
+    # The event logs, over the window of this run; requests sends the "+" of the offset as %2B.
+    window = {"startTimeAfter": iso(started), "endTimeOnOrBefore": iso(datetime.now(timezone.utc)),
+              "pageNumber": 0, "pageSize": 100}
+    for path, array in [("/v1/adminlog/exportlogs", "elements"), ("/v1/usereventlog/exportlogs", "userEventLogExportEntries")]:
+        reply, statuses = client.call("GET", path, params=window)
+        results[f"GET {path}"] = statuses
+        events = reply.json()[array]
+        if array == "elements":
+            # The enable this client made is in the admin log, under its name.
+            assert any(e["activityKey"] == "DS100_OTP_ENABLE_SUCCESS" and e["adminUserName"] == client.client_id
+                       for e in events), reply.text
+        else:
+            assert any(e["activityKey"] == "DS100_OTP_DELETE_SUCCESS" and e["userId"] == john for e in events), reply.text
     results["grants"] = client.grants
     print(json.dumps(results))
-    expected = {name: [200] for name, *_ in steps}
+    expected = {f"{method} {path}": [200] for method, path, _ in steps}
+    expected["GET /v1/adminlog/exportlogs"] = [200]
+    expected["GET /v1/usereventlog/exportlogs"] = [200]
     expected["lookup after a garbled token"] = [401, 200]
     expected["grants"] = 2
     return 0 if results == expected else 1
