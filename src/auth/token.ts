@@ -15,6 +15,11 @@ export type Principal = KeyPrincipal | ClientPrincipal;
 export type KeyPrincipal = { kind: 'key'; subject: string; role: Role };
 export type ClientPrincipal = { kind: 'client'; subject: string; role: null; scopes: ReadonlySet<string> };
 
+const BEARER = /^Bearer +(\S+)$/i;
+/** The token of an `Authorization: Bearer` header value (scheme in any case), or null. */
+export const bearerToken = (authorization: string | undefined): string | null =>
+  authorization === undefined ? null : (BEARER.exec(authorization)?.[1] ?? null);
+
 export interface TokenVerifierDeps {
   /** The registered key for an access id, or null. Asked on every request, cache hits included. */
   findKey: (accessId: string) => Promise<ApiKey | null>;
@@ -136,11 +141,12 @@ export function makeTokenVerifier({
   return {
     /** The principal of an `Authorization` header value, or a `TokenRefused` naming why not. */
     async verify(authorization: string | undefined): Promise<KeyPrincipal> {
-      if (!authorization) throw new TokenRefused('no Authorization header');
-      const match = /^Bearer +(\S+)$/i.exec(authorization);
-      if (!match) throw new TokenRefused('Authorization is not a Bearer token');
-      return verifyToken(match[1]!);
+      const token = bearerToken(authorization);
+      if (token === null) throw new TokenRefused(authorization ? 'Authorization is not a Bearer token' : 'no Authorization header');
+      return verifyToken(token);
     },
+    /** `verify` for a token already taken out of its `Authorization` header (`bearerToken`). */
+    verifyBearer: verifyToken,
     /** How many RSA signatures were checked and how many verified tokens are cached (metrics, tests). */
     stats(): { signatureChecks: number; cachedTokens: number } {
       return { signatureChecks, cachedTokens: cache.size };

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { headerType } from '../../auth/jws.ts';
 import { ACCESS_TOKEN_TYPES, type OAuthServer } from '../../auth/oauth.ts';
-import { TokenRefused, type ClientPrincipal, type KeyPrincipal, type Principal, type RefusalKind, type TokenVerifier } from '../../auth/token.ts';
+import { TokenRefused, bearerToken, type ClientPrincipal, type KeyPrincipal, type Principal, type RefusalKind, type TokenVerifier } from '../../auth/token.ts';
 import { apiError, type ErrorName } from '../../errors.ts';
 import type { RateDecision, RateLimiter, RatePolicy } from '../../ratelimit/limiter.ts';
 import { forEndpointRoutes } from '../context.ts';
@@ -29,8 +29,6 @@ function setRateHeaders(reply: FastifyReply, d: RateDecision): void {
   reply.header('RateLimit-Reset', d.resetSeconds);
 }
 
-const BEARER = /^Bearer +(\S+)$/i;
-
 /**
  * Everything a call to the API passes before its body is even parsed, in this order:
  * 1. the per-address rate limit, so that a flood of bad tokens cannot burn CPU on signatures;
@@ -56,12 +54,12 @@ export function installGuard(app: FastifyInstance, { verifier, oauth, limiter, p
     if (!byAddress.allowed) return refuseRate(request, reply, byAddress);
 
     const authorization = request.headers.authorization;
-    const bearer = authorization === undefined ? null : BEARER.exec(authorization);
+    const bearer = bearerToken(authorization);
     let principal: Principal;
-    if (bearer && ACCESS_TOKEN_TYPES.has(headerType(bearer[1]!) ?? '')) {
+    if (bearer !== null && ACCESS_TOKEN_TYPES.has(headerType(bearer) ?? '')) {
       let client: ClientPrincipal;
       try {
-        client = await oauth.verifyAccessToken(bearer[1]!);
+        client = await oauth.verifyAccessToken(bearer);
       } catch (error) {
         if (!(error instanceof TokenRefused)) throw error;
         request.log.info({ reason: error.message }, 'OAuth access token refused');
@@ -77,7 +75,7 @@ export function installGuard(app: FastifyInstance, { verifier, oauth, limiter, p
     } else {
       let key: KeyPrincipal;
       try {
-        key = await verifier.verify(authorization);
+        key = await (bearer === null ? verifier.verify(authorization) : verifier.verifyBearer(bearer));
       } catch (error) {
         if (!(error instanceof TokenRefused)) throw error;
         request.log.info({ reason: error.message }, 'access token refused');
