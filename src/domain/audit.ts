@@ -27,8 +27,12 @@ export function auditEvent(
   };
 }
 
-/** The calls (by their actor, one object per call) whose audit event is written or on its way. */
-const audited = new WeakSet<Actor>();
+/**
+ * Marks the calls (by their actor, one object per call) whose audit event is written or on its
+ * way: a property only this module names, cheaper on every call than a WeakSet.
+ */
+const AUDITED = Symbol('audited');
+type Marked = Actor & { [AUDITED]?: true };
 
 /**
  * Marks `actor`'s call as audited; false if it already was. The one record of it: a call's event
@@ -36,8 +40,8 @@ const audited = new WeakSet<Actor>();
  * HTTP layer, and each asks here first, so that no call is audited twice nor left out.
  */
 export function markAudited(actor: Actor): boolean {
-  if (audited.has(actor)) return false;
-  audited.add(actor);
+  if ((actor as Marked)[AUDITED]) return false;
+  (actor as Marked)[AUDITED] = true;
   return true;
 }
 
