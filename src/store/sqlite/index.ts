@@ -40,7 +40,8 @@ const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 const MAX_LOCK_PAUSE_MS = 20;
 
 /** SQLite binds no booleans: they are stored as 0 and 1. */
-const bindable = (values: unknown[]): unknown[] => values.map((v) => (typeof v === 'boolean' ? Number(v) : v));
+const bindable = (values: unknown[]): unknown[] =>
+  values.some((v) => typeof v === 'boolean') ? values.map((v) => (typeof v === 'boolean' ? Number(v) : v)) : values;
 
 /** SQLITE_BUSY and its extended codes: a lock held by another connection. */
 const isBusy = (error: unknown): boolean => String((error as { code?: unknown })?.code).startsWith('SQLITE_BUSY');
@@ -99,8 +100,9 @@ function sqliteConnection(db: Db, busyTimeoutMs: number): SqlConnection & { exec
     return s;
   };
   const unlocked = <T>(attempt: () => T): Promise<T> => {
-    const started = performance.now();
-    return whenUnlocked(attempt, () => started + busyTimeoutMs);
+    // The clock is read only by a call that meets a lock, not by every read of every request.
+    let started: number | undefined;
+    return whenUnlocked(attempt, () => (started ??= performance.now()) + busyTimeoutMs);
   };
   return {
     rows: (sql, values) => unlocked(() => statement(sql).all(...bindable(values)) as Cells[]),
