@@ -202,4 +202,19 @@ export const sqliteMigrations: ReadonlyArray<{ version: number; name: string; sq
       ) STRICT;
     `,
   },
+  {
+    version: 6,
+    name: "the trail's search: the user an event names, and indexes by user, subject and operation",
+    // target_user is the target's userId, else its e-mail address, ASCII letters in lower case
+    // (as writeAuditEvents writes it): the activity page's user filter, found by its index
+    // rather than by reading every target. SQLite's lower() folds ASCII only, as the writer does.
+    // An index of SQLite ends with the rowid (seq), so each gives its rows newest first as well.
+    sql: `
+      ALTER TABLE audit_events ADD COLUMN target_user TEXT;
+      UPDATE audit_events SET target_user = lower(coalesce(json_extract(target, '$.userId'), json_extract(target, '$.email')));
+      CREATE INDEX audit_events_target_user ON audit_events (target_user) WHERE target_user IS NOT NULL;
+      CREATE INDEX audit_events_subject ON audit_events (subject);
+      CREATE INDEX audit_events_operation ON audit_events (operation);
+    `,
+  },
 ];
