@@ -47,6 +47,7 @@ describe('console: OAuth clients', () => {
       const admin = (await server.store.adminByEmail('sam@example.com'))!;
       const made = await sam.call('POST', '/oauth-clients/create', { scopes: ['rsa.user.read', 'rsa.authenticator.ds100.read'], alg, description: ` help desk board ${alg} ` });
       assert.equal(made.status, 200, made.text);
+      assert.equal(made.headers.get('cache-control'), 'no-store', 'an answer that holds a private key is not kept');
       const { client, privateJwk, issuer } = made.json as { client: Listed; privateJwk: JsonWebKey & { kid: string; alg: string; use: string }; issuer: string };
       assert.equal(issuer, `${server.url}/oauth`);
       assert.deepEqual(Object.keys(client), ['clientId', 'description', 'scopes', 'alg', 'kid', 'createdAt']);

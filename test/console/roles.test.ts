@@ -100,6 +100,7 @@ describe('console roles', () => {
     const key = await su.call('POST', '/keys/create', { role: 'ReadOnly', description: 'board' });
     const { accessID, accessKey } = (key.json as { keyFile: { accessID: string; accessKey: string } }).keyFile;
     assert.match(accessKey, /PRIVATE KEY/);
+    assert.equal(key.headers.get('cache-control'), 'no-store');
     assert.ok(!JSON.stringify(await server.store.apiKeys()).includes(accessKey.split('\n')[1]!), 'the private key is not stored');
     assert.equal((await su.call('POST', '/keys/delete', { accessId: accessID })).status, 200);
     assert.equal(await server.store.apiKey(accessID), null);

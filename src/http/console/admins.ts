@@ -64,9 +64,10 @@ export function registerAdminRoutes(base: FastifyInstance, { guards, store, admi
       onRequest: guards.signedIn({ roles: SUPER, audit: 'apikey.create' }),
       schema: { body: Type.Object({ role: RoleName, description: Type.String({ maxLength: 200 }) }, { additionalProperties: false }) },
     },
-    // The key file, private key and all, goes to this answer only: it is never stored.
-    async (request) => {
+    // The key file, private key and all, goes to this answer only: it is never stored, nor cached.
+    async (request, reply) => {
       const { key, keyFile } = await keys().create(consoleActor(request), request.body.role, request.body.description.trim() || null);
+      reply.header('Cache-Control', 'no-store');
       return { key: { accessId: key.accessId, role: key.role, description: key.description, createdAt: key.createdAt }, keyFile };
     },
   );
@@ -104,10 +105,11 @@ export function registerAdminRoutes(base: FastifyInstance, { guards, store, admi
         ),
       },
     },
-    // The private JWK goes to this answer only: the server keeps the public half.
-    async (request) => {
+    // The private JWK goes to this answer only (not cached either): the server keeps the public half.
+    async (request, reply) => {
       const { scopes, alg, description } = request.body;
       const { client, privateJwk } = await oauthClients.create(consoleActor(request), { scopes, alg, description: description.trim() || null });
+      reply.header('Cache-Control', 'no-store');
       return { client: listed(client), privateJwk, issuer: oauthIssuer(publicUrl()) };
     },
   );
