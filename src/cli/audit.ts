@@ -2,7 +2,9 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { printable, printableJson } from '../domain/printable.ts';
+import { trailFilter, trailPages, type TrailFilter } from '../domain/trail.ts';
 import type { StoredAuditEvent } from '../domain/types.ts';
+import { activityChoice } from '../domain/activity.ts';
 import { CliError, EXIT, parseCount, usingStore, withDataOptions, type DataOptions } from './common.ts';
 
 /** One event a line: every value in it may come from a request, so each is shown escaped. */
@@ -30,16 +32,19 @@ export async function printAuditTrail(pages: AsyncIterable<StoredAuditEvent[]>, 
   if (failure && failure.code !== 'EPIPE') throw failure;
 }
 
-/** `audit`: reads the audit trail. */
+/** `audit`: reads the audit trail, through the trail's one query (`domain/trail.ts`), as the console's activity page does. */
 export function registerAuditCommand(program: Command): void {
   withDataOptions(
     program
       .command('audit')
-      .description('print the audit trail, oldest first')
+      .description('print the audit trail, oldest first (the admin log and the exports\' own events)')
       .option('--since <iso>', 'only events at or after this time (ISO 8601, e.g. 2026-01-31T00:00:00Z)')
       .option('--limit <n>', 'at most this many events', parseCount('--limit', 1, 10_000_000))
+      .option('--user <id-or-email>', "only events whose target is this user (by id or e-mail address)")
+      .option('--admin <who>', "only events of this subject: an administrator's e-mail address or id, an API key's access id, cli:<name>")
+      .option('--activity <key>', 'only events of this admin log activity key (e.g. DS100_OTP_DISABLE_SUCCESS, SIGNIN_FAILURE)')
       .option('--json', 'one JSON object per line'),
-  ).action(async (o: DataOptions & { since?: string; limit?: number; json?: boolean }) => {
+  ).action(async (o: DataOptions & { since?: string; limit?: number; json?: boolean; user?: string; admin?: string; activity?: string }) => {
     let since: string | undefined;
     if (o.since !== undefined) {
       const t = Date.parse(o.since);
@@ -47,6 +52,16 @@ export function registerAuditCommand(program: Command): void {
       since = new Date(t).toISOString();
     }
     const query = { ...(since ? { since } : {}), ...(o.limit ? { limit: o.limit } : {}) };
-    await usingStore(o, (store) => printAuditTrail(store.auditPages(query), o.json ?? false, process.stdout));
+    const typed: TrailFilter = {
+      ...(o.user !== undefined ? { user: o.user } : {}),
+      ...(o.admin !== undefined ? { admin: o.admin } : {}),
+      ...(o.activity !== undefined ? { activity: o.activity } : {}),
+    };
+    if (o.activity !== undefined && !activityChoice(o.activity)) {
+      throw new CliError(`--activity must be an activity key of the admin log (e.g. DS100_OTP_DISABLE_SUCCESS), not "${o.activity}"`, EXIT.usage);
+    }
+    await usingStore(o, async (store) =>
+      printAuditTrail(trailPages(store, await trailFilter(store, typed, { adminLog: false }), query), o.json ?? false, process.stdout),
+    );
   });
 }

@@ -1,4 +1,4 @@
-import type { AuditEvent, AuditOutcome, AuditTarget, Role } from './types.ts';
+import { AUDIT_OUTCOMES, type AuditEvent, type AuditOutcome, type AuditTarget, type Role } from './types.ts';
 
 /**
  * The event log's words for the audit trail (docs/contract.md, section 11): for each operation
@@ -200,7 +200,9 @@ export function messageOf(e: Pick<AuditEvent, 'subject' | 'role' | 'operation' |
   const console = CONSOLE[e.operation];
   if (console) {
     const did = e.operation === 'console.signin' ? 'signed in to the console' : 'signed out of the console';
-    return succeeded(e.outcome) ? `${who(e)} ${did}.` : `${who(e)} failed to sign in to the console${OUTCOMES[e.outcome].ending}.`;
+    // A sign-in is refused for its passkey, not for a token or role.
+    const ending = e.outcome === 'denied' ? ': the passkey or security key was not accepted' : OUTCOMES[e.outcome].ending;
+    return succeeded(e.outcome) ? `${who(e)} ${did}.` : `${who(e)} failed to sign in to the console${ending}.`;
   }
   const op = OPERATIONS[e.operation] ?? OTHER;
   if (e.outcome === 'changed' || (e.outcome === 'unchanged' && READS.has(e.operation))) return `${who(e)} ${op.done(e.target)}.`;
@@ -230,3 +232,34 @@ export const USER_LOG_OPERATIONS: ReadonlySet<string> = new Set(['ds100.enable',
 export const inAdminLog = (e: Pick<AuditEvent, 'operation'>): boolean => !EXPORTS.has(e.operation);
 export const inUserLog = (e: Pick<AuditEvent, 'operation' | 'target'>): boolean =>
   USER_LOG_OPERATIONS.has(e.operation) && typeof e.target.userId === 'string';
+
+/** An activity key of the admin log, and what it stands for in the trail: one operation, one or more outcomes. */
+export interface ActivityChoice {
+  key: string;
+  code: number;
+  operation: string;
+  outcomes: AuditOutcome[];
+}
+
+/**
+ * Every activity key the admin log can show, in the table's order, each with the operation and
+ * outcomes it stands for: the activity filter's choices, and its translation into the trail's
+ * terms. Derived from `activityOf`, so the two never disagree; the exports' own events are not
+ * in the admin log, so neither are their keys.
+ */
+export const ACTIVITY_CHOICES: readonly ActivityChoice[] = (() => {
+  const byKey = new Map<string, ActivityChoice>();
+  for (const operation of [...Object.keys(CONSOLE), ...Object.keys(OPERATIONS)]) {
+    if (!inAdminLog({ operation })) continue;
+    for (const outcome of AUDIT_OUTCOMES) {
+      const { key, code } = activityOf(operation, outcome);
+      const choice = byKey.get(key);
+      if (choice) choice.outcomes.push(outcome);
+      else byKey.set(key, { key, code, operation, outcomes: [outcome] });
+    }
+  }
+  return [...byKey.values()];
+})();
+
+/** The operation and outcomes of an activity key, or null when the admin log has no such key. */
+export const activityChoice = (key: string): ActivityChoice | null => ACTIVITY_CHOICES.find((c) => c.key === key) ?? null;

@@ -6,7 +6,7 @@ import { apiError } from '../errors.ts';
 import { activityOf, messageOf, OUTCOMES, roleName, succeeded, userMessageOf } from './activity.ts';
 import type { Clock } from './clock.ts';
 import type { AuditLog, LoggedAuditEvent, Store } from './store.ts';
-import type { AuditTarget } from './types.ts';
+import type { AuditTarget, StoredAuditEvent } from './types.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -124,26 +124,49 @@ function targetsOf(t: AuditTarget): [Target, Target] {
   return [first, second];
 }
 
-export function adminLogEntry(e: LoggedAuditEvent, server: ServerIdentity & { serverIp: string }): AdminLogEntry {
+/**
+ * What the admin log says of one event, less what it says of the server and tenant: the
+ * activity, its result, who did it from where, the sentence, the targets. The export's element
+ * (`adminLogEntry`) and the console's activity page both show it.
+ */
+export function adminLogView(e: StoredAuditEvent) {
   const activity = activityOf(e.operation, e.outcome);
-  const [t1, t2] = targetsOf(e.target);
   return {
     eventId: e.seq,
     eventLogDate: e.loggedAt,
+    sourceIPAddress: e.clientAddress,
+    adminUserName: e.subject,
+    adminUserRole: roleName(e.role),
+    activityKey: activity.key,
+    activityCode: activity.code,
+    result: succeeded(e.outcome) ? ('SUCCESS' as const) : ('FAIL' as const),
+    reasonKey: OUTCOMES[e.outcome].reason,
+    message: messageOf(e),
+    targets: targetsOf(e.target),
+  };
+}
+export type AdminLogView = ReturnType<typeof adminLogView>;
+
+export function adminLogEntry(e: LoggedAuditEvent, server: ServerIdentity & { serverIp: string }): AdminLogEntry {
+  const v = adminLogView(e);
+  const [t1, t2] = v.targets;
+  return {
+    eventId: v.eventId,
+    eventLogDate: v.eventLogDate,
     eventType: 'Administration',
     serverURL: server.serverUrl,
     serverIPAddress: server.serverIp,
     application: APPLICATION,
     customerId: CUSTOMER_ID,
     customerName: server.customerName,
-    sourceIPAddress: e.clientAddress,
-    adminUserName: e.subject,
-    adminUserRole: roleName(e.role),
-    activityKey: activity.key,
-    activityCode: activity.code,
-    result: succeeded(e.outcome) ? 'SUCCESS' : 'FAIL',
-    reasonKey: OUTCOMES[e.outcome].reason,
-    message: messageOf(e),
+    sourceIPAddress: v.sourceIPAddress,
+    adminUserName: v.adminUserName,
+    adminUserRole: v.adminUserRole,
+    activityKey: v.activityKey,
+    activityCode: v.activityCode,
+    result: v.result,
+    reasonKey: v.reasonKey,
+    message: v.message,
     requiresPublish: false,
     targetObject1Id: t1?.id ?? null,
     targetObject1Name: t1?.name ?? null,

@@ -1,5 +1,6 @@
 import type {
-  Admin, AdminInvite, ApiKey, AuditEvent, ConsoleSession, Credential, OAuthClient, Passkey, SigningKey, StoredAuditEvent, TokenStatus, User,
+  Admin, AdminInvite, ApiKey, AuditEvent, AuditOutcome, ConsoleSession, Credential, OAuthClient, Passkey, SigningKey, StoredAuditEvent, TokenStatus,
+  User,
 } from './types.ts';
 
 /**
@@ -151,6 +152,39 @@ export interface AuditLogReader {
   auditLogPage(log: AuditLog, after: number, upTo: number): Promise<LoggedAuditEvent[]>;
 }
 
+/**
+ * Which events of the trail a search selects: every condition given holds. The domain turns a
+ * person's filter into it (`domain/trail.ts`); the engines run it as one SQL statement
+ * (`store/sql.ts`, `searchAuditSql`).
+ */
+export interface AuditFilter {
+  /** Only the events of the admin log (contract 11): the exports' own events are left out. */
+  adminLog?: boolean;
+  /** The subject who acted: an administrator's id, an API key's access id, `cli:<name>`. */
+  subject?: string;
+  /**
+   * Events whose target names one of these users: its `userId`, or its `email` when it has no
+   * `userId` (compared without regard to ASCII case; the store keeps the one it compares, see
+   * `targetUser` in store/sql.ts). Both lists empty: no event.
+   */
+  user?: { ids: readonly string[]; emails: readonly string[] };
+  /** One activity of the admin log: its operation, and the outcomes its key stands for. */
+  activity?: { operation: string; outcomes: readonly AuditOutcome[] };
+  /** Bounds of `at`, the time of the call, inclusive (ISO 8601 UTC with milliseconds). */
+  from?: string;
+  to?: string;
+}
+
+/** A search of the trail: a filter, a keyset position, an order and a size. */
+export interface AuditSearch extends AuditFilter {
+  /** Only events after (or before) this `seq`. */
+  afterSeq?: number;
+  beforeSeq?: number;
+  /** `oldest` first (by `seq`) or `newest` first. */
+  order: 'oldest' | 'newest';
+  limit: number;
+}
+
 export interface AuditQuery {
   since?: string;
   limit?: number;
@@ -217,7 +251,12 @@ export interface Store extends StoreReader, AuditLogReader {
   recordAudit(event: AuditEvent): void;
   /** Waits until every event given to `recordAudit` so far is committed. */
   flush(): Promise<void>;
-  /** The trail, oldest first, a page at a time (see `auditPagesOf`): what `ds100-admin audit` prints. */
+  /**
+   * The events `search` selects, in its order, at most its `limit`: the one query of the trail,
+   * which the console's activity page, `ds100-admin audit` and `auditPages` all read through.
+   */
+  searchAudit(search: AuditSearch): Promise<StoredAuditEvent[]>;
+  /** The trail, oldest first, a page at a time (see `auditPagesOf`). */
   auditPages(query?: AuditQuery): AsyncIterable<StoredAuditEvent[]>;
   /** The trail, oldest first, all in one array: for short trails (tests); `auditPages` for the rest. */
   audit(query?: AuditQuery): Promise<StoredAuditEvent[]>;

@@ -6,7 +6,7 @@ import {
   toCredential, toOAuthClient, toPasskey, toSigningKey, toUser, userValues, type Cells,
 } from './rows.ts';
 import { inAdminLog, inUserLog } from '../domain/activity.ts';
-import type { AuditLog, AuditLogReader } from '../domain/store.ts';
+import type { AuditLog, AuditLogReader, AuditSearch } from '../domain/store.ts';
 import type { AuditEvent, StoredAuditEvent } from '../domain/types.ts';
 
 /**
@@ -24,8 +24,8 @@ export interface SqlConnection {
 }
 
 const place = (n: number): string => Array(n).fill('?').join(', ');
-const AUDIT_INSERT_COLUMNS = 'at, subject, role, client_address, request_id, operation, target, outcome, status, logged_at, admin_position, user_position';
-const AUDIT_INSERT_WIDTH = 12;
+const AUDIT_INSERT_COLUMNS = 'at, subject, role, client_address, request_id, operation, target, outcome, status, logged_at, admin_position, user_position, target_user';
+const AUDIT_INSERT_WIDTH = 13;
 
 export const SQL = {
   userById: `SELECT ${USER_COLUMNS} FROM users WHERE id = ?`,
@@ -81,7 +81,6 @@ export const SQL = {
   insertChallenge: 'INSERT INTO webauthn_challenges (challenge, purpose, expires_at) VALUES (?, ?, ?)',
   deleteExpiredChallenges: 'DELETE FROM webauthn_challenges WHERE expires_at <= ?',
   takeChallenge: 'DELETE FROM webauthn_challenges WHERE challenge = ? AND purpose = ? AND expires_at > ?',
-  auditPage: `SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE seq > ? AND at >= ? ORDER BY seq LIMIT ?`,
   setting: 'SELECT value FROM settings WHERE name = ?',
   putSetting: 'INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
   ping: 'SELECT 1',
@@ -125,7 +124,7 @@ const insertAuditRows = (count: number): string =>
   `INSERT INTO audit_events (${AUDIT_INSERT_COLUMNS}) VALUES ${Array(count).fill(`(${place(AUDIT_INSERT_WIDTH)})`).join(', ')}`;
 
 /**
- * The sizes of multi-row audit INSERTs, largest first (12 values a row: below both engines' limit
+ * The sizes of multi-row audit INSERTs, largest first (13 values a row: below both engines' limit
  * on parameters). A commit's events go in as few of them as fit, so that only these five
  * statements are ever prepared: one statement per batch size made SQLite prepare a new one for
  * most commits, a tenth of the audit trail's cost per lookup in the benchmark.
@@ -156,7 +155,7 @@ export async function writeAuditEvents(db: SqlConnection, events: readonly Audit
       const values: unknown[] = [];
       for (let j = i; j < i + size; j++) {
         const [inAdmin, inUser] = logs[j]!;
-        values.push(...auditValues(events[j]!), stamp, inAdmin ? ++admin : null, inUser ? ++user : null);
+        values.push(...auditValues(events[j]!), stamp, inAdmin ? ++admin : null, inUser ? ++user : null, targetUser(events[j]!.target));
       }
       await db.run(AUDIT_INSERTS.get(size)!, values);
     }
@@ -277,8 +276,60 @@ export function sqlAuditLogReads(db: SqlConnection): AuditLogReader {
   };
 }
 
-/** One page of the trail (see `auditPagesOf`). */
-export const readAuditPage =
+/** ASCII letters to lower case, as both engines' lower() does it here (SQLite's, and PostgreSQL's under COLLATE "C"). */
+const asciiLower = (text: string): string => text.replace(/[A-Z]/g, (c) => c.toLowerCase());
+
+/**
+ * The user an event names, as the column `target_user` keeps it for the search by user: the
+ * target's `userId`, else its `email`, ASCII letters in lower case (migration 6 fills the rows
+ * older than it the same way).
+ */
+export const targetUser = (t: AuditEvent['target']): string | null => {
+  const v = t.userId ?? t.email;
+  return v === undefined ? null : asciiLower(v);
+};
+
+/**
+ * The one statement of a search of the trail (`Store.searchAudit`), built from the conditions it
+ * has: the same text on both engines, each condition a fixed fragment with `?` values, so the
+ * statements are few (one per combination) and a value is never part of the text. Newest first
+ * walks the primary key backwards, or the index of the user, subject or operation asked for
+ * (each ends with `seq`), and stops at the limit; a keyset position (`seq`) pages.
+ */
+export function searchAuditSql(s: AuditSearch): { sql: string; values: unknown[] } {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  const when = (condition: string, ...v: unknown[]) => {
+    where.push(condition);
+    values.push(...v);
+  };
+  if (s.adminLog) when('admin_position IS NOT NULL');
+  if (s.afterSeq !== undefined) when('seq > ?', s.afterSeq);
+  if (s.beforeSeq !== undefined) when('seq < ?', s.beforeSeq);
+  if (s.from !== undefined) when('at >= ?', s.from);
+  if (s.to !== undefined) when('at <= ?', s.to);
+  if (s.subject !== undefined) when('subject = ?', s.subject);
+  if (s.activity) when(`operation = ? AND outcome IN (${place(s.activity.outcomes.length)})`, s.activity.operation, ...s.activity.outcomes);
+  if (s.user) {
+    const names = [...new Set([...s.user.ids, ...s.user.emails].map(asciiLower))];
+    if (names.length === 0) when('1 = 0');
+    else when(`target_user IN (${place(names.length)})`, ...names);
+  }
+  const filter = where.length === 0 ? '' : ` WHERE ${where.join(' AND ')}`;
+  return { sql: `SELECT ${AUDIT_COLUMNS} FROM audit_events${filter} ORDER BY seq${s.order === 'newest' ? ' DESC' : ''} LIMIT ?`, values: [...values, s.limit] };
+}
+
+/** `Store.searchAudit` on any engine's connection. */
+export const searchAudit =
   (db: SqlConnection) =>
-  async (afterSeq: number, since: string, size: number): Promise<StoredAuditEvent[]> =>
-    (await db.rows(SQL.auditPage, [afterSeq, since, size])).map(toAuditEvent);
+  async (search: AuditSearch): Promise<StoredAuditEvent[]> => {
+    const { sql, values } = searchAuditSql(search);
+    return (await db.rows(sql, values)).map(toAuditEvent);
+  };
+
+/** One page of the whole trail (see `auditPagesOf`), read through the same search. */
+export const readAuditPage = (db: SqlConnection) => {
+  const search = searchAudit(db);
+  return (afterSeq: number, since: string, size: number): Promise<StoredAuditEvent[]> =>
+    search({ afterSeq, ...(since ? { from: since } : {}), order: 'oldest', limit: size });
+};

@@ -30,30 +30,47 @@ interface Credential {
   tokenStatusChangedByName?: string | null;
   userEmail?: string | null;
 }
-interface AuditEvent {
-  seq: number;
+/** An event of the admin log as the activity page shows it: the admin log's own words for it. */
+interface LogEvent {
+  eventId: number;
   at: string;
-  subject: string | null;
-  subjectName: string | null;
-  operation: string;
-  outcome: string;
-  clientAddress: string | null;
-  target: Record<string, string>;
+  activityKey: string;
+  result: 'SUCCESS' | 'FAIL';
+  message: string;
+  adminUserName: string | null;
+  adminUserRole: string;
+  adminName: string | null;
+  sourceIPAddress: string | null;
+  targets: Array<{ id: string | null; name: string | null; type: string }>;
+}
+interface OAuthClient {
+  clientId: string;
+  description: string | null;
+  scopes: string[];
+  alg: string;
+  createdAt: string;
 }
 
 const ROLES: Role[] = ['SuperAdmin', 'HelpDeskAdmin', 'ReadOnly'];
 /** The roles that change credentials: the API's, said again for what the page offers. */
 const CHANGERS: Role[] = ['SuperAdmin', 'HelpDeskAdmin'];
-const OPERATIONS = [
-  'console.signin', 'console.signout', 'admin.invite', 'admin.enrol', 'admin.revoke', 'ds100.enable', 'ds100.disable', 'ds100.clearPin',
-  'ds100.delete', 'ds100.register', 'ds100.lookup', 'users.lookup', 'user.add', 'apikey.create', 'apikey.delete',
-];
 
 let me: Me | null = null;
 const main = (): HTMLElement => document.getElementById('main')!;
 
+/** The download link of a secret offered once (a key file, a private JWK): forgotten when the page changes. */
+let offered: string | null = null;
+
+/** A link that downloads `data` as the JSON file `name`, made in the page: the secret never passes the server again. */
+function offerOnce(data: unknown, name: string, text: string): HTMLAnchorElement {
+  offered = URL.createObjectURL(new Blob([`${JSON.stringify(data, null, 2)}\n`], { type: 'application/json' }));
+  return h('a', { href: offered, download: name, id: 'secret-download' }, text);
+}
+
 /** Replaces the page, titles it, and moves focus to its heading so that a screen reader starts there. */
 function render(title: string, ...content: Array<Node | null>): void {
+  if (offered) URL.revokeObjectURL(offered);
+  offered = null;
   document.title = `${title} · DS100 console`;
   const heading = h('h1', { tabindex: '-1' }, title);
   main().replaceChildren(heading, ...content.filter((c): c is Node => c !== null));
@@ -79,6 +96,7 @@ function renderNav(): void {
       h('li', {}, link('activity', 'Activity')),
       me.role === 'SuperAdmin' ? h('li', {}, link('admins', 'Administrators')) : null,
       me.role === 'SuperAdmin' ? h('li', {}, link('keys', 'API keys')) : null,
+      me.role === 'SuperAdmin' ? h('li', {}, link('oauth', 'OAuth clients')) : null,
     ),
     h('p', { class: 'who' }, `${me.email} (${me.role})`),
     signOut,
@@ -372,48 +390,61 @@ function registerForm(userId: string, error: HTMLElement, reload: () => Promise<
 
 // ---- activity ----
 
+/** The activity keys of the admin log, by group: asked once per page load. */
+let activityGroups: Array<{ group: string; keys: string[] }> | null = null;
+
+const targetText = (t: LogEvent['targets'][number]): string => [t.type, t.id, t.name && `(${t.name})`].filter(Boolean).join(' ');
+
 async function activityPage(params: URLSearchParams): Promise<void> {
   const error = alertBox();
-  const input = (name: string, type = 'text') => h('input', { type, name, value: params.get(name) ?? '', autocomplete: 'off' });
+  const input = (name: string, type = 'text') => h('input', { type, name, value: params.get(name) ?? '', autocomplete: 'off', maxlength: 254 });
   const user = input('user');
   const admin = input('admin');
   const from = input('from', 'date');
   const to = input('to', 'date');
-  const operation = h('select', { name: 'operation' }, h('option', { value: '' }, 'Any'), ...OPERATIONS.map((o) => h('option', { value: o, selected: params.get('operation') === o }, o)));
-  const page = Number(params.get('page') ?? '0') || 0;
-  const go = (p: number) => {
-    const next = query({ user: user.value.trim(), admin: admin.value.trim(), operation: operation.value, from: from.value, to: to.value, page: p || undefined });
+  activityGroups ??= (await call<{ groups: Array<{ group: string; keys: string[] }> }>('GET', 'activity/keys')).groups;
+  const chosen = params.get('activity') ?? '';
+  const activity = h('select', { name: 'activity' }, h('option', { value: '' }, 'Any'),
+    ...activityGroups.map((g) => h('optgroup', { label: g.group }, ...g.keys.map((k) => h('option', { value: k, selected: chosen === k }, k)))));
+  const filters = { user: params.get('user') ?? '', admin: params.get('admin') ?? '', activity: chosen, from: params.get('from') ?? '', to: params.get('to') ?? '' };
+  const go = (cursor: { before?: number; after?: number }) => {
+    const next = query({ user: user.value.trim(), admin: admin.value.trim(), activity: activity.value, from: from.value, to: to.value, ...cursor });
     location.hash = `#/activity${next ? `?${next}` : ''}`;
   };
-  const form = h('form', { class: 'filters', onsubmit: (e: Event) => (e.preventDefault(), go(0)) },
-    field('User (id or e-mail address)', user), field('Administrator (e-mail address or id)', admin), field('Activity', operation), field('From', from), field('To', to),
+  const page = (name: string) => params.get(name) ?? undefined;
+  const form = h('form', { class: 'filters', onsubmit: (e: Event) => (e.preventDefault(), go({})) },
+    field('User (id or e-mail address)', user), field('Administrator (e-mail address or id)', admin), field('Activity', activity),
+    field('From (UTC day)', from), field('To (UTC day)', to),
     h('button', { type: 'submit' }, 'Filter'));
-  let data: { events: AuditEvent[]; total: number; pageSize: number };
+  let data: { events: LogEvent[]; newer: number | null; older: number | null };
   try {
-    data = await call('GET', `activity?${query({ user: params.get('user') ?? '', admin: params.get('admin') ?? '', operation: params.get('operation') ?? '', from: params.get('from') ?? '', to: params.get('to') ?? '', page: page || undefined })}`);
+    data = await call('GET', `activity?${query({ ...filters, before: page('before'), after: page('after') })}`);
   } catch (e) {
     fail(error, e);
     render('Activity', form, error);
     return;
   }
-  const pages = Math.max(1, Math.ceil(data.total / data.pageSize));
   const table = data.events.length === 0
     ? h('p', {}, 'No activity matches.')
     : h('table', {},
-        h('caption', {}, `Admin log, newest first: page ${page + 1} of ${pages}`),
-        h('thead', {}, h('tr', {}, ...['Time', 'Activity', 'Outcome', 'Administrator', 'Target', 'Address'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('caption', {}, 'Admin log, newest first'),
+        h('thead', {}, h('tr', {}, ...['Time', 'Activity', 'Administrator', 'Target', 'Address', 'Message'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, ...data.events.map((e) =>
-          h('tr', {}, h('td', {}, when(e.at)), h('td', {}, e.operation), h('td', {}, e.outcome), h('td', {}, e.subjectName ?? '—'),
-            h('td', {}, Object.entries(e.target).map(([k, v]) => `${k}: ${v}`).join(', ') || '—'), h('td', {}, e.clientAddress ?? '—')))));
+          h('tr', {},
+            h('td', {}, when(e.at)),
+            h('td', {}, h('span', { class: `badge ${e.result === 'SUCCESS' ? 'enabled' : 'disabled'}` }, e.activityKey)),
+            h('td', {}, e.adminUserName === null ? '—' : `${e.adminName ?? e.adminUserName} (${e.adminUserRole})`),
+            h('td', {}, e.targets.map(targetText).join('; ') || '—'),
+            h('td', {}, e.sourceIPAddress ?? '—'),
+            h('td', {}, e.message)))));
   render('Activity', form, error, table,
     h('nav', { class: 'pager', 'aria-label': 'Pages' },
-      h('button', { type: 'button', disabled: page === 0, onclick: () => go(page - 1) }, 'Newer'),
-      h('span', {}, `Page ${page + 1} of ${pages}`),
-      h('button', { type: 'button', disabled: page + 1 >= pages, onclick: () => go(page + 1) }, 'Older')));
-  announce(`${plural(data.total, 'event', 'events')}.`);
+      h('button', { type: 'button', disabled: data.newer === null, onclick: () => go({ after: data.newer! }) }, 'Newer'),
+      h('button', { type: 'button', disabled: data.older === null, onclick: () => go({ before: data.older! }) }, 'Older')));
+  announce(`${plural(data.events.length, 'event', 'events')}${data.older !== null ? ', more on older pages' : ''}.`);
 }
 
-// ---- SuperAdmin: administrators and API keys ----
+// ---- SuperAdmin: administrators, API keys and OAuth clients ----
 
 const roleSelect = () => h('select', { name: 'role' }, ...ROLES.map((r) => h('option', { value: r }, r)));
 
@@ -477,8 +508,7 @@ async function keysPage(): Promise<void> {
       try {
         const { key, keyFile } = await call<{ key: { accessId: string }; keyFile: unknown }>('POST', 'keys/create', { role: role.value, description: description.value });
         await keysPage();
-        const url = URL.createObjectURL(new Blob([`${JSON.stringify(keyFile, null, 2)}\n`], { type: 'application/json' }));
-        const link = h('a', { href: url, download: `${key.accessId}.key`, id: 'key-download' }, `Download the key file ${key.accessId}.key`);
+        const link = offerOnce(keyFile, `${key.accessId}.key`, `Download the key file ${key.accessId}.key`);
         document.querySelector('.once')!.replaceChildren(h('p', {}, link), h('p', { class: 'notice' }, 'It holds the private key and is offered only now: the server keeps no copy.'));
         link.focus();
         announce(`Key ${key.accessId} created. Download its key file now.`);
@@ -512,6 +542,69 @@ async function keysPage(): Promise<void> {
     error);
 }
 
+async function oauthClientsPage(): Promise<void> {
+  const error = alertBox();
+  const { clients, scopes, algs, issuer } = await call<{ clients: OAuthClient[]; scopes: string[]; algs: string[]; issuer: string }>('GET', 'oauth-clients');
+  const boxes = scopes.map((s) => h('input', { type: 'checkbox', name: 'scope', value: s, id: `scope-${s.replace(/[^a-z0-9]+/g, '-')}` }));
+  const alg = h('select', { name: 'alg' }, ...algs.map((a) => h('option', { value: a }, a)));
+  const description = h('input', { type: 'text', maxlength: 200, autocomplete: 'off' });
+  const once = h('div', { class: 'once' });
+  const create = h('form', {
+    onsubmit: async (event: Event) => {
+      event.preventDefault();
+      error.textContent = '';
+      const chosen = boxes.filter((b) => b.checked).map((b) => b.value);
+      if (chosen.length === 0) {
+        error.textContent = 'Choose at least one scope.';
+        boxes[0]?.focus();
+        return;
+      }
+      try {
+        const made = await call<{ client: OAuthClient; privateJwk: unknown; issuer: string }>('POST', 'oauth-clients/create', { scopes: chosen, alg: alg.value, description: description.value });
+        await oauthClientsPage();
+        const id = made.client.clientId;
+        const link = offerOnce(made.privateJwk, `${id}.json`, `Download the private key ${id}.json`);
+        document.querySelector('.once')!.replaceChildren(
+          h('dl', {}, h('dt', {}, 'Client id'), h('dd', {}, id), h('dt', {}, 'Issuer'), h('dd', {}, made.issuer), h('dt', {}, 'Token endpoint'), h('dd', {}, `${made.issuer}/token`)),
+          h('p', {}, link),
+          h('p', { class: 'notice' }, 'It is the client\'s private key (a JWK), offered only now: the server keeps its public half only.'));
+        link.focus();
+        announce(`OAuth client ${id} created. Download its private key now.`);
+      } catch (e) {
+        fail(error, e);
+      }
+    },
+  },
+  h('fieldset', {}, h('legend', {}, 'Scopes'), ...boxes.map((b) => h('div', { class: 'check' }, b, h('label', { for: b.id }, b.value)))),
+  field('Algorithm', alg), field('Description', description), h('button', { type: 'submit' }, 'Create client'));
+  render('OAuth clients',
+    h('p', {}, 'Clients of the Administration API that sign in with a private-key JWT (client credentials). Issuer: ', h('code', {}, issuer)),
+    clients.length === 0
+      ? h('p', {}, 'No OAuth client is registered.')
+      : h('table', {},
+          h('caption', {}, 'OAuth clients'),
+          h('thead', {}, h('tr', {}, ...['Client id', 'Description', 'Scopes', 'Algorithm', 'Created', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))),
+          h('tbody', {}, ...clients.map((c) =>
+            h('tr', {}, h('th', { scope: 'row' }, c.clientId), h('td', {}, c.description ?? '—'), h('td', {}, c.scopes.join(' ')), h('td', {}, c.alg), h('td', {}, when(c.createdAt)),
+              h('td', {}, h('button', {
+                type: 'button',
+                class: 'danger',
+                'aria-label': `Delete OAuth client ${c.clientId}`,
+                onclick: async () => {
+                  if (!(await confirmAction(`Delete OAuth client ${c.clientId}?`, 'Its access tokens are refused at once, and it can get no new one.', `Delete ${c.clientId}`, c.clientId))) return;
+                  try {
+                    await call('POST', 'oauth-clients/delete', { clientId: c.clientId });
+                    await oauthClientsPage();
+                    announce(`OAuth client ${c.clientId} deleted.`);
+                  } catch (e) {
+                    fail(error, e);
+                  }
+                },
+              }, 'Delete')))))),
+    h('section', { 'aria-labelledby': 'create-title' }, h('h2', { id: 'create-title' }, 'Create a client'), create, once),
+    error);
+}
+
 // ---- routing ----
 
 async function route(): Promise<void> {
@@ -531,6 +624,7 @@ async function route(): Promise<void> {
     if (page === 'activity') return await activityPage(new URLSearchParams(search));
     if (page === 'admins' && me!.role === 'SuperAdmin') return await adminsPage();
     if (page === 'keys' && me!.role === 'SuperAdmin') return await keysPage();
+    if (page === 'oauth' && me!.role === 'SuperAdmin') return await oauthClientsPage();
     searchPage();
   } catch (e) {
     if (e instanceof ApiFailure && e.status === 401) return;

@@ -400,6 +400,41 @@ describe('ds100-admin', { concurrency: 2 }, () => {
       assert.deepEqual(parse(limited!, 'audit --limit').map((e) => e.subject), ['sub-01', 'sub-02']);
     });
 
+    test('--user, --admin and --activity read through the console\'s query: by id or e-mail address, by activity key', async () => {
+      const data = dataDir();
+      const jane = await withStore(data, async (store) => {
+        const user = await makeDirectoryService({ store, clock: systemClock }).addUser(operator, { email: 'Jane@Example.com' });
+        store.recordAudit({
+          at: '2099-01-01T00:00:00.000Z', subject: 'key-1', role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: 'r-1',
+          operation: 'ds100.disable', target: { userId: user.id, deviceSerialNumber: '140100080' }, outcome: 'changed', status: 200,
+        });
+        store.recordAudit({
+          at: '2099-01-02T00:00:00.000Z', subject: 'key-1', role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: 'r-2',
+          operation: 'ds100.disable', target: { userId: user.id, deviceSerialNumber: '140100080' }, outcome: 'unchanged', status: 200,
+        });
+        store.recordAudit({
+          at: '2099-01-03T00:00:00.000Z', subject: 'key-2', role: 'ReadOnly', clientAddress: '127.0.0.1', requestId: 'r-3',
+          operation: 'users.lookup', target: { email: 'jane@example.com' }, outcome: 'unchanged', status: 200,
+        });
+        return user.id;
+      });
+      const [byEmail, byId, byAdmin, byActivity, all] = await runCliAll([
+        ['audit', '--json', '--user', 'JANE@example.com', '--data', data],
+        ['audit', '--json', '--user', jane, '--since', '2099-01-02T00:00:00Z', '--data', data],
+        ['audit', '--json', '--admin', 'key-2', '--data', data],
+        ['audit', '--activity', 'DS100_OTP_DISABLE_SUCCESS', '--data', data],
+        ['audit', '--json', '--admin', 'key-1', '--activity', 'DS100_OTP_DISABLE_UNCHANGED', '--user', 'jane@example.com', '--data', data],
+      ]);
+      const requests = (r: CliResult, what: string) => ok(r, what).map((l) => (JSON.parse(l) as StoredAuditEvent).requestId);
+      assert.deepEqual(requests(byEmail!, '--user e-mail'), [null, 'r-1', 'r-2', 'r-3'], 'user.add, then the events oldest first');
+      assert.deepEqual(requests(byId!, '--user id --since'), ['r-2', 'r-3']);
+      assert.deepEqual(requests(byAdmin!, '--admin'), ['r-3']);
+      const lines = ok(byActivity!, '--activity');
+      assert.equal(lines.length, 1);
+      assert.match(lines[0]!, /^2099-01-01T00:00:00\.000Z {2}ds100\.disable {4}changed {7}200 {2}key-1 {2}127\.0\.0\.1 {2}userId=/, 'the table as before');
+      assert.deepEqual(requests(all!, 'all three'), ['r-2']);
+    });
+
     test('a value sent in a request cannot forge a line: control characters are shown escaped, --json keeps them exact', async () => {
       const data = dataDir();
       const superAdmin = '5b7a1c0e-0000-4000-8000-000000000001';
@@ -488,7 +523,7 @@ describe('ds100-admin', { concurrency: 2 }, () => {
         [['users', 'import'], ['<file>', 'CSV', 'JSON', '--data']],
         [['ds100', 'register'], ['--user', '--device', '--token-serial', '--status', '--data']],
         [['ds100', 'import'], ['<file>', '--data']],
-        [['audit'], ['--since', '--json', '--data']],
+        [['audit'], ['--since', '--json', '--data', '--user', '--admin', '--activity']],
       ];
       const results = await runCliAll(expected.map(([command]) => [...command, '--help']));
       for (const [i, [command, words]] of expected.entries()) {
@@ -514,6 +549,7 @@ describe('ds100-admin', { concurrency: 2 }, () => {
         [['users', 'add', '--email', 'bad-email', '--data', data], /'email'.*e-mail address/],
         [['users', 'add', '--email', 'ann@example.com', '--id', 'u'.repeat(37), '--data', data], /'userId'.*at most 36/],
         [['audit', '--since', 'yesterday', '--data', data], /--since.*yesterday/],
+        [['audit', '--activity', 'DS100_FLY', '--data', data], /--activity must be an activity key.*"DS100_FLY"/],
         [['serve', '--port', '99999', '--data', data], /--port/],
         // A bare --trust-proxy believed any X-Forwarded-For; it now needs to know whose.
         [['serve', '--data', data, '--trust-proxy'], /--trust-proxy.*argument missing/],

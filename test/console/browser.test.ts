@@ -3,7 +3,8 @@
  * the store under test, with passkeys from the DevTools protocol's virtual authenticator:
  * enrolment, sign-in and sign-out, search, the user page's changes (seen through the public
  * API), what a ReadOnly administrator is offered and refused, forged requests from another
- * origin and without the CSRF token, idle expiry, revocation; axe-core on every page; a
+ * origin and without the CSRF token, idle expiry, revocation; the activity page's filters and
+ * pages; the OAuth clients page (its private key offered once); axe-core on every page; a
  * screenshot of every page in the test output folder.
  */
 import assert from 'node:assert/strict';
@@ -195,19 +196,56 @@ describe('the console in Chromium', { timeout: 600_000 }, () => {
     const { page } = sam;
     await page.getByRole('link', { name: 'Activity' }).click();
     await heading(page, 'Activity');
-    await page.getByLabel('Activity', { exact: true }).selectOption('ds100.delete');
+    await page.getByLabel('Activity', { exact: true }).selectOption('DS100_OTP_DELETE_SUCCESS');
     await page.getByRole('button', { name: 'Filter' }).click();
     await page.getByRole('status').getByText('1 event.').waitFor();
-    await page.getByRole('cell', { name: 'tokenSerialNumber: 014010008038' }).waitFor();
+    await page.getByRole('cell', { name: 'DS100 OTP credential 014010008038 (140100080)' }).waitFor();
+    await page.getByRole('cell', { name: /deleted OTP credential 014010008038 of DS100 140100080/ }).waitFor();
     await page.getByLabel('Activity', { exact: true }).selectOption('');
-    await page.getByLabel('User (id or e-mail address)').fill(JOHN);
+    await page.getByLabel('User (id or e-mail address)').fill('john.smith@example.com');
     await page.getByRole('button', { name: 'Filter' }).click();
     // Added, registered twice, then the three changes above.
     await page.getByRole('status').getByText('6 events.').waitFor();
-    const operations = await page.locator('tbody tr td:nth-child(2)').allTextContents();
-    assert.deepEqual(operations, ['ds100.delete', 'ds100.clearPin', 'ds100.disable', 'ds100.register', 'ds100.register', 'user.add'], 'newest first');
-    await page.getByRole('cell', { name: 'sam@example.com' }).first().waitFor();
+    const activities = await page.locator('tbody tr td:nth-child(2)').allTextContents();
+    assert.deepEqual(activities, [
+      'DS100_OTP_DELETE_SUCCESS', 'DS100_OTP_CLEAR_PIN_SUCCESS', 'DS100_OTP_DISABLE_SUCCESS', 'DS100_REGISTER_SUCCESS', 'DS100_REGISTER_SUCCESS', 'USER_ADD_SUCCESS',
+    ], 'newest first');
+    await page.getByRole('cell', { name: 'sam@example.com (Super Administrator)' }).first().waitFor();
     await checkPage(sam, '06-activity');
+  });
+
+  test('the activity page: an administrator, a time window, and older and newer pages', async () => {
+    const { page } = sam;
+    await server.store.transaction(async (tx) => {
+      for (let i = 0; i < 60; i++) {
+        await tx.appendAudit({
+          at: `2020-05-01T10:00:${String(i).padStart(2, '0')}.000Z`, subject: 'key-paging', role: 'ReadOnly', clientAddress: '192.0.2.7', requestId: null,
+          operation: 'users.lookup', target: { email: `p${i}@example.com` }, outcome: 'unchanged', status: 200,
+        });
+      }
+    });
+    await page.getByLabel('User (id or e-mail address)').fill('');
+    await page.getByLabel('Administrator (e-mail address or id)').fill('key-paging');
+    await page.getByLabel('From (UTC day)').fill('2020-05-01');
+    await page.getByLabel('To (UTC day)').fill('2020-05-01');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('status').getByText('50 events, more on older pages.').waitFor();
+    const targets = () => page.locator('tbody tr td:nth-child(4)').allTextContents();
+    assert.deepEqual((await targets()).slice(0, 2), ['User (p59@example.com)', 'User (p58@example.com)']);
+    assert.equal(await page.getByRole('button', { name: 'Newer' }).isDisabled(), true, 'the newest page');
+    await page.getByRole('button', { name: 'Older' }).click();
+    await page.getByRole('status').getByText('10 events.').waitFor();
+    assert.deepEqual((await targets()).at(-1), 'User (p0@example.com)');
+    assert.equal(await page.getByRole('button', { name: 'Older' }).isDisabled(), true, 'the oldest page');
+    await page.getByRole('button', { name: 'Newer' }).click();
+    await page.getByRole('status').getByText('50 events, more on older pages.').waitFor();
+    assert.deepEqual((await targets())[0], 'User (p59@example.com)');
+    // A window with nothing in it.
+    await page.getByLabel('From (UTC day)').fill('2020-05-02');
+    await page.getByLabel('To (UTC day)').fill('');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByText('No activity matches.').waitFor();
+    await page.getByRole('status').getByText('0 events.').waitFor();
   });
 
   test('SuperAdmin pages: administrators and API keys', async () => {
@@ -239,6 +277,64 @@ describe('the console in Chromium', { timeout: 600_000 }, () => {
     await checkPage(sam, '08-api-keys');
   });
 
+  test('SuperAdmin pages: OAuth clients, the private key offered once, delete confirmed by the client id', async () => {
+    const { page } = sam;
+    await page.getByRole('link', { name: 'OAuth clients' }).click();
+    await heading(page, 'OAuth clients');
+    await page.getByText('No OAuth client is registered.').waitFor();
+    await page.getByRole('button', { name: 'Create client' }).click();
+    await page.getByRole('alert').getByText('Choose at least one scope.').waitFor();
+    assert.equal(await page.evaluate(() => (document.activeElement as HTMLInputElement).type), 'checkbox', 'the focus goes to the scopes');
+    await page.getByLabel('rsa.audit.admin').check();
+    await page.getByLabel('rsa.user.read').check();
+    await page.getByLabel('Algorithm').selectOption('ES256');
+    await page.getByLabel('Description').fill('SIEM collector');
+    await page.getByRole('button', { name: 'Create client' }).click();
+    const link = page.getByRole('link', { name: /^Download the private key / });
+    await link.waitFor();
+    const download = page.waitForEvent('download');
+    await link.click();
+    const saved = await download;
+    const jwk = JSON.parse(await saved.createReadStream().then(async (s) => {
+      let text = '';
+      for await (const chunk of s) text += chunk;
+      return text;
+    })) as { kty: string; kid: string; alg: string; d: string };
+    const [client] = await server.store.oauthClients();
+    assert.ok(client);
+    assert.equal(saved.suggestedFilename(), `${client.clientId}.json`);
+    assert.deepEqual([jwk.kty, jwk.alg, jwk.kid], ['EC', 'ES256', client.kid]);
+    assert.deepEqual([client.description, client.scopes], ['SIEM collector', ['rsa.user.read', 'rsa.audit.admin']]);
+    assert.ok(jwk.d && !JSON.stringify(client).includes(jwk.d), 'the server keeps the public half only');
+    await page.getByRole('row', { name: new RegExp(`${client.clientId} SIEM collector rsa\\.user\\.read rsa\\.audit\\.admin ES256`) }).waitFor();
+    await page.getByText(`${server.url}/oauth/token`).waitFor();
+    await checkPage(sam, '09-oauth-clients');
+
+    // Offered once: the page seen again has no download, and nothing on it holds the key.
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await heading(page, 'API keys');
+    await page.getByRole('link', { name: 'OAuth clients' }).click();
+    await heading(page, 'OAuth clients');
+    assert.equal(await link.count(), 0);
+    assert.ok(!(await page.content()).includes(jwk.d));
+
+    await page.getByRole('button', { name: `Delete OAuth client ${client.clientId}` }).click();
+    const dialog = page.getByRole('dialog', { name: `Delete OAuth client ${client.clientId}?` });
+    await dialog.getByLabel(`Type ${client.clientId} to confirm`).fill(client.clientId.slice(0, 8));
+    await dialog.getByRole('button', { name: `Delete ${client.clientId}` }).click();
+    await dialog.getByRole('alert').getByText(`That is not ${client.clientId}.`).waitFor();
+    assert.ok(await server.store.oauthClient(client.clientId), 'nothing deleted on a wrong id');
+    await checkPage(sam, '10-oauth-client-delete');
+    await dialog.getByLabel(`Type ${client.clientId} to confirm`).fill(client.clientId);
+    await dialog.getByRole('button', { name: `Delete ${client.clientId}` }).click();
+    await page.getByRole('status').getByText(`OAuth client ${client.clientId} deleted.`).waitFor();
+    assert.equal(await server.store.oauthClient(client.clientId), null);
+    await server.store.flush();
+    const admin = (await server.store.adminByEmail('sam@example.com'))!;
+    const events = (await server.store.audit()).filter((e) => e.operation.startsWith('oauthclient.'));
+    assert.deepEqual(events.map((e) => [e.operation, e.subject, e.outcome]), [['oauthclient.create', admin.id, 'changed'], ['oauthclient.delete', admin.id, 'changed']]);
+  });
+
   test('a ReadOnly administrator is offered no action, and a forged POST from its session is refused', async () => {
     const rita = await enrolIn('rita@example.com', 'ReadOnly');
     await rita.page.goto(`${server.url}/console/#/user/${JOHN}`);
@@ -246,7 +342,10 @@ describe('the console in Chromium', { timeout: 600_000 }, () => {
     assert.equal(await rita.page.getByRole('button', { name: /Enable|Disable|Clear|Delete/ }).count(), 0);
     assert.equal(await rita.page.getByRole('columnheader', { name: 'Actions' }).count(), 0);
     assert.equal(await rita.page.getByRole('link', { name: 'Administrators' }).count(), 0);
-    await checkPage(rita, '09-user-read-only');
+    assert.equal(await rita.page.getByRole('link', { name: 'OAuth clients' }).count(), 0);
+    await checkPage(rita, '11-user-read-only');
+    await rita.page.goto(`${server.url}/console/#/oauth`);
+    await heading(rita.page, 'Search');
     const forged = await rita.page.evaluate(async (userId) => {
       const { csrfToken } = (await (await fetch('api/session')).json()) as { csrfToken: string };
       const res = await fetch('api/credentials/enable', {

@@ -30,11 +30,17 @@ describe('console roles', () => {
     ['POST', '/credentials/register', { userId: JANE, deviceSerialNumber: '555' }, 'ds100.register'],
     ['POST', '/admins/invite', { email: 'new@example.com', role: 'SuperAdmin' }, 'admin.invite'],
     ['POST', '/keys/create', { role: 'SuperAdmin', description: 'x' }, 'apikey.create'],
+    ['POST', '/oauth-clients/create', { scopes: ['rsa.user.read'], alg: 'ES256', description: 'x' }, 'oauthclient.create'],
+    ['POST', '/oauth-clients/delete', { clientId: 'some-client' }, 'oauthclient.delete'],
     ['GET', '/admins', undefined, ''],
     ['GET', '/keys', undefined, ''],
+    ['GET', '/oauth-clients', undefined, ''],
   ];
   const snapshot = async () =>
-    JSON.stringify([await server.store.credentialsByDevice(DEVICE), await server.store.credentialsByDevice('555'), await server.store.admins(), await server.store.apiKeys()]);
+    JSON.stringify([
+      await server.store.credentialsByDevice(DEVICE), await server.store.credentialsByDevice('555'), await server.store.admins(), await server.store.apiKeys(),
+      await server.store.oauthClients(),
+    ]);
 
   for (const [role, refused] of [
     ['ReadOnly', calls],
@@ -58,7 +64,7 @@ describe('console roles', () => {
 
   test('reads are open to every role', async () => {
     for (const role of ['SuperAdmin', 'HelpDeskAdmin', 'ReadOnly'] as const) {
-      for (const path of ['/users?email=ja', `/credentials?serial=${DEVICE}`, `/users/${JOHN}`, '/activity']) {
+      for (const path of ['/users?email=ja', `/credentials?serial=${DEVICE}`, `/users/${JOHN}`, '/activity', '/activity/keys', `/activity?user=${JOHN}&activity=SIGNIN_SUCCESS`]) {
         assert.equal((await as[role].call('GET', path)).status, 200, `${role} ${path}`);
       }
     }
@@ -81,7 +87,7 @@ describe('console roles', () => {
     ]);
   });
 
-  test('a SuperAdmin registers a DS100, invites and revokes, creates and deletes a key', async () => {
+  test('a SuperAdmin registers a DS100, invites and revokes, creates and deletes a key and an OAuth client', async () => {
     const su = as.SuperAdmin;
     const reg = await su.call('POST', '/credentials/register', { userId: JANE, deviceSerialNumber: '555' });
     assert.equal(reg.status, 200, reg.text);
@@ -94,8 +100,14 @@ describe('console roles', () => {
     const key = await su.call('POST', '/keys/create', { role: 'ReadOnly', description: 'board' });
     const { accessID, accessKey } = (key.json as { keyFile: { accessID: string; accessKey: string } }).keyFile;
     assert.match(accessKey, /PRIVATE KEY/);
+    assert.equal(key.headers.get('cache-control'), 'no-store');
     assert.ok(!JSON.stringify(await server.store.apiKeys()).includes(accessKey.split('\n')[1]!), 'the private key is not stored');
     assert.equal((await su.call('POST', '/keys/delete', { accessId: accessID })).status, 200);
     assert.equal(await server.store.apiKey(accessID), null);
+    const client = await su.call('POST', '/oauth-clients/create', { scopes: ['rsa.user.read'], alg: 'ES256', description: 'board' });
+    assert.equal(client.status, 200, client.text);
+    const { clientId } = (client.json as { client: { clientId: string } }).client;
+    assert.equal((await su.call('POST', '/oauth-clients/delete', { clientId })).status, 200);
+    assert.equal(await server.store.oauthClient(clientId), null);
   });
 });

@@ -244,6 +244,44 @@ describe('sign-in attempts are rate-limited', () => {
   });
 });
 
+describe('the admin log export shows console sign-ins, their failures and sign-outs', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ publicHost: 'localhost', console: { assets: '/nonexistent' } });
+  });
+  after(() => server.close());
+
+  test('as SIGNIN_SUCCESS, SIGNIN_FAILURE and SIGNOUT, the vendor\'s keys, through GET .../adminlog/exportlogs', async () => {
+    const since = new Date(Date.now() - 1000).toISOString();
+    const vic = await signedInAs(server, 'vic@example.com', 'HelpDeskAdmin'); // enrolment signs in
+    const admin = (await server.store.adminByEmail('vic@example.com'))!;
+    assert.equal((await vic.call('POST', '/signout')).status, 200);
+    // A credential no administrator has, then Vic's own passkey without user verification.
+    const options = await vic.call('POST', '/signin/options', {});
+    const good = vic.authenticator.get((options.json as { publicKey: { challenge: string } }).publicKey);
+    assert.equal((await vic.call('POST', '/signin', { credential: { ...good, id: 'AAAA', rawId: 'AAAA' } })).status, 401);
+    const again = await vic.call('POST', '/signin/options', {});
+    const unverified = vic.authenticator.get((again.json as { publicKey: { challenge: string } }).publicKey, { userVerified: false });
+    assert.equal((await vic.call('POST', '/signin', { credential: unverified })).status, 401);
+    assert.equal((await vic.signIn()).status, 200);
+    await server.store.flush();
+
+    const query = `startTimeAfter=${encodeURIComponent(since)}&endTimeOnOrBefore=${encodeURIComponent(new Date().toISOString())}`;
+    const reply = await server.request('GET', `/v1/adminlog/exportlogs?${query}`, undefined, { role: 'ReadOnly' });
+    assert.equal(reply.status, 200, reply.text);
+    const elements = (reply.json as { elements: Array<Record<string, unknown>> }).elements.filter((e) => /^SIGN/.test(String(e.activityKey)));
+    const pick = ['activityKey', 'activityCode', 'result', 'reasonKey', 'adminUserName', 'adminUserRole', 'sourceIPAddress', 'targetObject1Name', 'message'];
+    const role = 'Help Desk Administrator';
+    assert.deepEqual(elements.map((e) => Object.fromEntries(pick.map((k) => [k, e[k]]))), [
+      { activityKey: 'SIGNIN_SUCCESS', activityCode: 80001, result: 'SUCCESS', reasonKey: '', adminUserName: admin.id, adminUserRole: role, sourceIPAddress: '127.0.0.1', targetObject1Name: 'vic@example.com', message: `Administrator ${admin.id} signed in to the console.` },
+      { activityKey: 'SIGNOUT', activityCode: 80003, result: 'SUCCESS', reasonKey: '', adminUserName: admin.id, adminUserRole: role, sourceIPAddress: '127.0.0.1', targetObject1Name: null, message: `Administrator ${admin.id} signed out of the console.` },
+      { activityKey: 'SIGNIN_FAILURE', activityCode: 80002, result: 'FAIL', reasonKey: 'ACCESS_DENIED', adminUserName: null, adminUserRole: 'Local Operator', sourceIPAddress: '127.0.0.1', targetObject1Name: null, message: 'An unauthenticated caller failed to sign in to the console: the passkey or security key was not accepted.' },
+      { activityKey: 'SIGNIN_FAILURE', activityCode: 80002, result: 'FAIL', reasonKey: 'ACCESS_DENIED', adminUserName: admin.id, adminUserRole: role, sourceIPAddress: '127.0.0.1', targetObject1Name: 'vic@example.com', message: `Administrator ${admin.id} failed to sign in to the console: the passkey or security key was not accepted.` },
+      { activityKey: 'SIGNIN_SUCCESS', activityCode: 80001, result: 'SUCCESS', reasonKey: '', adminUserName: admin.id, adminUserRole: role, sourceIPAddress: '127.0.0.1', targetObject1Name: 'vic@example.com', message: `Administrator ${admin.id} signed in to the console.` },
+    ]);
+  });
+});
+
 test('behind TLS the cookie is Secure and host-only (__Host- prefix)', () => {
   const headers: string[] = [];
   const reply = { header: (_name: string, value: string) => headers.push(value) } as unknown as Parameters<ReturnType<typeof sessionCookie>['set']>[0];

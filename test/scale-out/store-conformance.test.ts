@@ -5,13 +5,14 @@
  * nulls, rollback of a failed transaction, buffered audit events, `since`/`limit` of the trail.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ApiError, apiError } from '../../src/errors.ts';
 import { postgresMigrations } from '../../src/store/postgres/migrations.ts';
 import { sqliteMigrations } from '../../src/store/sqlite/migrations.ts';
 import type { StoredAuditEvent } from '../../src/domain/types.ts';
-import type { AuditQuery, Store } from '../../src/domain/store.ts';
-import { openTestStore, type Engine } from '../support/stores.ts';
+import type { AuditQuery, AuditSearch, Store } from '../../src/domain/store.ts';
+import { freshSchema, openTestStore, tempDir, type Engine } from '../support/stores.ts';
 import { auditEvent, credential, user } from '../support/scale-out.ts';
 
 async function script(store: Store): Promise<unknown[]> {
@@ -117,6 +118,40 @@ async function script(store: Store): Promise<unknown[]> {
   const rest: StoredAuditEvent[] = [];
   for (let r = await reading.next(); !r.done; r = await reading.next()) rest.push(...r.value);
   note('pages read lazily', [first.value?.length, rest.length, rest.at(-1)?.requestId]);
+
+  // The trail's one search (`searchAudit`): each condition alone, both orders, keyset positions.
+  const at = (h: number) => `2026-07-01T0${h}:00:00.000Z`;
+  const searched = [
+    auditEvent('ds100.disable', { requestId: 's-1', subject: 'a-9', at: at(0), outcome: 'changed', target: { userId: 'U-9', deviceSerialNumber: '1' } }),
+    auditEvent('users.lookup', { requestId: 's-2', subject: 'k-9', at: at(1), outcome: 'not_found', target: { email: 'Zoe%_!@Example.com' } }),
+    auditEvent('adminlog.export', { requestId: 's-3', subject: 'k-9', at: at(2), target: {} }),
+    auditEvent('console.signin', { requestId: 's-4', subject: null, role: null, at: at(3), outcome: 'denied', target: {} }),
+    // A value that holds what a match looks for, a longer id, LIKE's wildcards as letters.
+    auditEvent('users.lookup', { requestId: 's-5', at: at(4), target: { email: '"userId":"U-9"' } }),
+    auditEvent('ds100.enable', { requestId: 's-6', at: at(5), outcome: 'changed', target: { userId: 'u-99' } }),
+    auditEvent('users.lookup', { requestId: 's-7', at: at(6), target: { email: 'zoeAB!@example.com' } }),
+  ];
+  await store.transaction(async (tx) => {
+    for (const e of searched) await tx.appendAudit(e);
+  });
+  const ids = async (search: AuditSearch) => (await store.searchAudit(search)).map((e) => e.requestId);
+  const july = { from: at(0) };
+  note('search admin log newest', await ids({ ...july, adminLog: true, order: 'newest', limit: 10 }));
+  note('search oldest limit', await ids({ ...july, order: 'oldest', limit: 3 }));
+  note('search user id, any case', await ids({ ...july, user: { ids: ['u-9'], emails: [] }, order: 'oldest', limit: 10 }));
+  note('search user e-mail, wildcards literal', await ids({ ...july, user: { ids: [], emails: ['zoe%_!@example.COM'] }, order: 'oldest', limit: 10 }));
+  note('search user id or e-mail', await ids({ ...july, user: { ids: ['U-99'], emails: ['zoeab!@example.com'] }, order: 'newest', limit: 10 }));
+  note('search user none', await ids({ user: { ids: [], emails: [] }, order: 'oldest', limit: 10 }));
+  note('search subject', await ids({ ...july, subject: 'k-9', order: 'oldest', limit: 10 }));
+  note('search subject, admin log', await ids({ ...july, subject: 'k-9', adminLog: true, order: 'oldest', limit: 10 }));
+  note('search activity', await ids({ ...july, activity: { operation: 'console.signin', outcomes: ['not_found', 'invalid', 'denied', 'rate_limited', 'error'] }, order: 'oldest', limit: 10 }));
+  note('search activity, other outcome', await ids({ ...july, activity: { operation: 'ds100.disable', outcomes: ['unchanged'] }, order: 'oldest', limit: 10 }));
+  note('search from-to', await ids({ from: at(1), to: at(2), order: 'oldest', limit: 10 }));
+  const seqOf = async (requestId: string) => (await store.searchAudit({ ...july, order: 'oldest', limit: 10 })).find((e) => e.requestId === requestId)!.seq;
+  note('search before', await ids({ beforeSeq: await seqOf('s-5'), order: 'newest', limit: 2 }));
+  note('search after', await ids({ afterSeq: await seqOf('s-5'), order: 'oldest', limit: 10 }));
+  note('search after, before, filter', await ids({ afterSeq: await seqOf('s-1'), beforeSeq: await seqOf('s-7'), adminLog: true, subject: 'sub-1', order: 'newest', limit: 10 }));
+
   await store.ping();
   note('ping', 'ok');
   // The console's reads and writes (migration 4).
@@ -190,6 +225,20 @@ describe('both engines answer identically', () => {
         assert.deepEqual(get('pages none'), []);
         assert.deepEqual(get('pages read lazily'), [1000, 202, 'r-late']);
         assert.deepEqual(get('apiKeys order'), ['k-1', 'k-2']);
+        assert.deepEqual(get('search admin log newest'), ['s-7', 's-6', 's-5', 's-4', 's-2', 's-1']);
+        assert.deepEqual(get('search oldest limit'), ['s-1', 's-2', 's-3']);
+        assert.deepEqual(get('search user id, any case'), ['s-1']);
+        assert.deepEqual(get('search user e-mail, wildcards literal'), ['s-2']);
+        assert.deepEqual(get('search user id or e-mail'), ['s-7', 's-6']);
+        assert.deepEqual(get('search user none'), []);
+        assert.deepEqual(get('search subject'), ['s-2', 's-3']);
+        assert.deepEqual(get('search subject, admin log'), ['s-2']);
+        assert.deepEqual(get('search activity'), ['s-4']);
+        assert.deepEqual(get('search activity, other outcome'), []);
+        assert.deepEqual(get('search from-to'), ['s-2', 's-3']);
+        assert.deepEqual(get('search before'), ['s-4', 's-3']);
+        assert.deepEqual(get('search after'), ['s-6', 's-7']);
+        assert.deepEqual(get('search after, before, filter'), ['s-6', 's-5']);
         assert.equal((get('userById') as { markDeleted: boolean }).markDeleted, true);
       } finally {
         await dispose();
@@ -210,4 +259,84 @@ describe('both engines answer identically', () => {
       sqliteMigrations.map((m) => [m.version, m.name]),
     );
   });
+});
+
+/**
+ * Migration 6 on a trail written before it: each older row gets the user its target names
+ * (`target_user`, as the writer fills it for new rows), so the search by user finds old and new
+ * events alike, on both engines.
+ */
+describe('migration 6 fills the user of older events', () => {
+  const OLD_ROWS: Array<[string, string]> = [
+    ['ds100.enable', '{"userId":"U-1","deviceSerialNumber":"1"}'],
+    ['users.lookup', '{"email":"Ann@Example.COM"}'],
+    ['apikey.create', '{"accessId":"k-1"}'],
+    ['user.add', '{"userId":"u-2","email":"b@example.com"}'],
+  ];
+  const insert = `INSERT INTO audit_events (at, subject, role, client_address, request_id, operation, target, outcome, status, logged_at, admin_position)
+    VALUES ${OLD_ROWS.map((_, i) => `('2026-01-01T00:00:0${i}.000Z', 'sub', 'ReadOnly', '127.0.0.1', 'old-${i + 1}', ?, ?, 'changed', 200, '2026-01-01T00:00:0${i}.000Z', ${i + 1})`).join(', ')}`;
+  /** The sequencer as the writer leaves it after those rows. */
+  const sequencer = `UPDATE audit_sequence SET admin_position = ${OLD_ROWS.length}, logged_at = '2026-01-01T00:00:0${OLD_ROWS.length - 1}.000Z'`;
+
+  /** A store of `engine` at migration 5 holding OLD_ROWS; `open` opens it as the server would (migrating it). */
+  async function atVersion5(engine: Engine): Promise<{ open(): Promise<Store>; dispose(): Promise<void> }> {
+    const values = OLD_ROWS.flat();
+    if (engine === 'sqlite') {
+      const { default: Database } = await import('better-sqlite3');
+      const { openSqliteStore } = await import('../../src/store/sqlite/index.ts');
+      const dir = tempDir();
+      const file = join(dir.path, 'old.db');
+      const db = new Database(file);
+      db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+      for (const m of sqliteMigrations.filter((m) => m.version <= 5)) {
+        db.exec(m.sql);
+        db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, '2026-01-01T00:00:00.000Z');
+      }
+      db.prepare(insert).run(...values);
+      db.exec(sequencer);
+      db.close();
+      return { open: () => openSqliteStore({ file }), dispose: async () => dir.dispose() };
+    }
+    const { Client } = await import('pg');
+    const { connectionUrl, openPostgresStore } = await import('../../src/store/postgres/index.ts');
+    const fresh = await freshSchema();
+    const client = new Client({ connectionString: connectionUrl(fresh.url, fresh.schema) });
+    await client.connect();
+    try {
+      await client.query('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+      for (const m of postgresMigrations.filter((m) => m.version <= 5)) {
+        await client.query(m.sql);
+        await client.query('INSERT INTO schema_migrations VALUES ($1, $2, $3)', [m.version, m.name, '2026-01-01T00:00:00.000Z']);
+      }
+      let n = 0;
+      await client.query(insert.replace(/\?/g, () => `$${++n}`), values);
+      await client.query(sequencer);
+    } finally {
+      await client.end();
+    }
+    return { open: () => openPostgresStore({ url: fresh.url, schema: fresh.schema, poolSize: 2 }), dispose: fresh.dispose };
+  }
+
+  for (const engine of ['sqlite', 'postgres'] as const) {
+    test(`${engine}: old and new events are found by their user`, async () => {
+      const old = await atVersion5(engine);
+      try {
+        const store = await old.open();
+        try {
+          await store.transaction((tx) => tx.appendAudit(auditEvent('ds100.disable', { requestId: 'new-1', target: { userId: 'u-1' } })));
+          const found = async (ids: string[], emails: string[]) =>
+            (await store.searchAudit({ user: { ids, emails }, order: 'oldest', limit: 10 })).map((e) => e.requestId);
+          assert.deepEqual(await found(['u-1'], []), ['old-1', 'new-1']);
+          assert.deepEqual(await found([], ['ann@example.com']), ['old-2']);
+          assert.deepEqual(await found(['U-2'], []), ['old-4'], 'the id, not the e-mail address, when the target has both');
+          assert.deepEqual(await found([], ['b@example.com']), []);
+          assert.deepEqual(await found(['k-1'], []), [], 'a key is no user');
+        } finally {
+          await store.close();
+        }
+      } finally {
+        await old.dispose();
+      }
+    });
+  }
 });

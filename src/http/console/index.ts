@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CeremonyRefused, csrfTokenOf, makeAdminService, SESSION_IDLE_MS } from '../../auth/admins.ts';
 import { makeKeyService } from '../../auth/keys.ts';
+import { makeOAuthClientService } from '../../auth/oauth-clients.ts';
 import { auditEvent } from '../../domain/audit.ts';
 import type { Clock } from '../../domain/clock.ts';
 import type { CredentialService } from '../../domain/credentials.ts';
@@ -141,6 +142,6 @@ export function installConsole(app: FastifyInstance, options: ConsoleOptions): v
 
     registerDirectoryRoutes(scope, { guards, store, clock, credentials: options.credentials, directory: options.directory });
     registerActivityRoute(scope, { guards, store });
-    registerAdminRoutes(scope, { guards, store, admins, keys });
+    registerAdminRoutes(scope, { guards, store, admins, keys, oauthClients: makeOAuthClientService({ store, clock }), publicUrl });
   });
 }

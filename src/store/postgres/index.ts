@@ -6,7 +6,7 @@ import type { AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
 import { AuditBuffer } from '../audit-buffer.ts';
 import { applyMigrations } from '../migrate.ts';
 import type { Cells } from '../rows.ts';
-import { SQL, numbered, readAuditPage, sealedAfter, sqlAuditLogReads, sqlReads, sqlWrites, writeAuditEvents, type SqlConnection } from '../sql.ts';
+import { SQL, numbered, readAuditPage, searchAudit, sealedAfter, sqlAuditLogReads, sqlReads, sqlWrites, writeAuditEvents, type SqlConnection } from '../sql.ts';
 import { postgresMigrations } from './migrations.ts';
 
 type Row = Record<string, unknown>;
@@ -370,6 +370,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       scheduleWrite();
     },
     flush,
+    searchAudit: searchAudit(poolSql),
     auditPages: (query?: AuditQuery) => auditPagesOf(readPage, query),
     audit: (query?: AuditQuery): Promise<StoredAuditEvent[]> => allAuditEvents(auditPagesOf(readPage, query)),
     async ping() {

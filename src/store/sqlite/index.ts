@@ -9,7 +9,7 @@ import type { AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
 import { AuditBuffer } from '../audit-buffer.ts';
 import { applyMigrations } from '../migrate.ts';
 import type { Cells } from '../rows.ts';
-import { SQL, readAuditPage, sealedAfter, sqlAuditLogReads, sqlReads, sqlWrites, writeAuditEvents, type SqlConnection } from '../sql.ts';
+import { SQL, readAuditPage, searchAudit, sealedAfter, sqlAuditLogReads, sqlReads, sqlWrites, writeAuditEvents, type SqlConnection } from '../sql.ts';
 import { lockFolder } from './folder-lock.ts';
 import { sqliteMigrations } from './migrations.ts';
 
@@ -384,6 +384,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
         schedule();
       });
     },
+    searchAudit: searchAudit(readerSql),
     auditPages: (query?: AuditQuery) => auditPagesOf(readPage, query),
     audit: (query?: AuditQuery): Promise<StoredAuditEvent[]> => allAuditEvents(auditPagesOf(readPage, query)),
     async ping() {
