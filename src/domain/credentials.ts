@@ -8,7 +8,8 @@ import type { Actor, AuditOutcome, AuditTarget, Credential, TokenStatus } from '
 /** One item of the enable/disable answer, keys in the documented order (contract 4.1). */
 export type StatusItem = StatusItemResponse;
 
-const toStatusItem = (c: Credential): StatusItem => ({
+/** The status item of a credential, or of any record that carries its fields (a lookup's item). */
+export const toStatusItem = (c: Pick<Credential, keyof StatusItem>): StatusItem => ({
   userId: c.userId,
   tokenSerialNumber: c.tokenSerialNumber,
   tokenStatus: c.tokenStatus,

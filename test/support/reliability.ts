@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../src/domain/clock.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
-import type { StatusItem } from '../../src/domain/credentials.ts';
+import { toStatusItem, type StatusItem } from '../../src/domain/credentials.ts';
 import type { Actor, StoredAuditEvent, TokenStatus } from '../../src/domain/types.ts';
 import { SQLITE_FILE, openStore } from '../../src/store/open.ts';
 import { connectionUrl, openPostgresStore, type PostgresStore } from '../../src/store/postgres/index.ts';
@@ -420,16 +420,7 @@ export function expectedItems(pair: Pair, state: PairState): StatusItem[] {
 }
 
 /** The status item fields of credentials (a lookup answers more). */
-export function statusItems(items: StatusItem[]): StatusItem[] {
-  return items.map((c) => ({
-    userId: c.userId,
-    tokenSerialNumber: c.tokenSerialNumber,
-    tokenStatus: c.tokenStatus,
-    tokenStatusChangedAt: c.tokenStatusChangedAt,
-    tokenStatusChangedBy: c.tokenStatusChangedBy,
-    deviceSerialNumber: c.deviceSerialNumber,
-  }));
-}
+export const statusItems = (items: StatusItem[]): StatusItem[] => items.map(toStatusItem);
 
 /** One request of a client that alone changes its resources, as the client saw it end. */
 export interface OwnedOp {
