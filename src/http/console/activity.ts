@@ -14,7 +14,7 @@ export const ACTIVITY_MAX_PAGES = 200;
 export interface ActivityFilter {
   /** A user's id or e-mail address, as the event's target names it. */
   user?: string;
-  /** The subject who acted: an administrator's id (or e-mail address), an API key's access id, `cli:<name>`. */
+  /** The subject who acted: an administrator's id (or e-mail address), an API key's access id, an OAuth client's id, `cli:<name>`. */
   admin?: string;
   operation?: string;
   /** ISO 8601 bounds of `at`, inclusive. */
