@@ -9,7 +9,7 @@ import type { Actor } from '../src/domain/types.ts';
 import { openSqliteStore } from '../src/store/sqlite/index.ts';
 import { API, createKey, load, signToken, startServer, type Figures } from './lib.ts';
 
-const actor: Actor = { subject: 'bench-help-desk', role: 'HelpDeskAdmin', clientAddress: '10.1.2.3', requestId: null };
+const actor: Actor = { kind: 'administrator', subject: 'bench-help-desk', role: 'HelpDeskAdmin', clientAddress: '10.1.2.3', requestId: null };
 const WRITE_BATCH = 5000;
 
 async function writeTrail(file: string, events: number): Promise<number> {

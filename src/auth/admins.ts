@@ -37,6 +37,12 @@ export function consoleBase(publicUrl: string): string {
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
+/**
+ * The console's caller as the administrator a ceremony concerns: the one the invite or the
+ * credential belongs to, named in the trail even when the ceremony fails (contract 7).
+ */
+export const asAdministrator = (actor: Actor, admin: Pick<Admin, 'id' | 'role'>): Actor => ({ ...actor, kind: 'administrator', subject: admin.id, role: admin.role });
+
 export type AdminState = 'invited' | 'active' | 'revoked';
 export const adminState = (a: Admin): AdminState => (a.revokedAt ? 'revoked' : a.enrolledAt ? 'active' : 'invited');
 
@@ -110,7 +116,7 @@ export function makeAdminService({ store, clock, publicUrl }: AdminServiceDeps) 
 
   const signInEvent = (actor: Actor, admin: Admin | null, at: string, outcome: AuditOutcome, status: number) =>
     auditEvent(
-      { ...actor, subject: admin?.id ?? actor.subject, role: admin?.role ?? actor.role },
+      admin ? asAdministrator(actor, admin) : actor,
       at,
       'console.signin',
       admin ? { adminId: admin.id, email: admin.email } : {},
@@ -209,7 +215,7 @@ export function makeAdminService({ store, clock, publicUrl }: AdminServiceDeps) 
       const { admin, tokenHash } = await validInvite(token);
       const challenge = challengeOf(credential);
       const fail = (reason: string): never => {
-        store.recordAudit(auditEvent({ ...actor, subject: admin.id, role: admin.role }, clock.nowIso(), 'admin.enrol', { adminId: admin.id, email: admin.email }, 'invalid', 400));
+        store.recordAudit(auditEvent(asAdministrator(actor, admin), clock.nowIso(), 'admin.enrol', { adminId: admin.id, email: admin.email }, 'invalid', 400));
         throw new CeremonyRefused(apiError('ENROLMENT_FAILED'), reason);
       };
       if (challenge === null) return fail('no readable challenge in clientDataJSON');
@@ -249,7 +255,7 @@ export function makeAdminService({ store, clock, publicUrl }: AdminServiceDeps) 
         const enrolled = { ...current, enrolledAt: current.enrolledAt ?? now };
         await tx.updateAdmin(enrolled);
         const id = await newSession(tx, enrolled, now, replacing);
-        const who = { ...actor, subject: admin.id, role: admin.role };
+        const who = asAdministrator(actor, admin);
         await tx.appendAudit(auditEvent(who, now, 'admin.enrol', { adminId: admin.id, email: admin.email }, 'changed', 200));
         await tx.appendAudit(signInEvent(who, enrolled, now, 'changed', 200));
         return id;

@@ -6,7 +6,7 @@ import { SCOPES, type Scope } from '../contract/schemas.ts';
 import { auditEvent } from '../domain/audit.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Store } from '../domain/store.ts';
-import type { Actor, OAuthClient } from '../domain/types.ts';
+import type { Actor, AuditTarget, OAuthClient, TokenRefusal } from '../domain/types.ts';
 import { apiError, type ApiError } from '../errors.ts';
 import { TokenRefused, numericClaim, parseCompactJws, verifyJws, type JwsAlg } from './jws.ts';
 import { adminRestApiUrl } from './keyfile.ts';
@@ -22,14 +22,20 @@ export const ACCESS_TOKEN_TYPES: ReadonlySet<string> = new Set(['at+jwt', 'appli
 const ASSERTION_TYPES = new Set(['jwt', 'client-authentication+jwt', 'application/client-authentication+jwt']);
 const FIELDS = ['grant_type', 'client_assertion_type', 'client_assertion', 'client_id', 'scope'] as const;
 const MAX_JTI_LENGTH = 256;
+/** The most of a claimed client id, or of a refused scope's name, that the trail keeps: they are the caller's text. */
+const MAX_CLAIM_LENGTH = 100;
+const bounded = (text: string): string => (text.length > MAX_CLAIM_LENGTH ? `${text.slice(0, MAX_CLAIM_LENGTH)}…` : text);
 
 const encode = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 const auds = (aud: unknown): unknown[] => (Array.isArray(aud) ? aud : [aud]);
 
-/** What a token request came to: the answer, the client it named (when known) and, for a refusal, the reason to log. */
+/**
+ * What a token request came to: the answer, the client it named (when that client exists) and, for
+ * a refusal, the reason to log and the target of its audit event (which the caller writes).
+ */
 export type GrantResult =
   | { ok: true; clientId: string; body: { access_token: string; token_type: 'Bearer'; expires_in: number; scope: string } }
-  | { ok: false; clientId: string | null; error: ApiError; reason: string };
+  | { ok: false; clientId: string | null; error: ApiError; reason: string; target: AuditTarget };
 
 export interface OAuthServerDeps {
   store: Store;
@@ -119,7 +125,7 @@ export function makeOAuthServer({ store, clock, signingKeys, publicUrl, cacheSiz
     const fresh = await store.transaction(async (tx) => {
       await tx.pruneJtis(new Date(nowMs).toISOString());
       if (!(await tx.useJti(client.clientId, jti, usedUntil))) return false;
-      await tx.appendAudit(auditEvent(actor, clock.nowIso(), 'oauth.token', {}, 'changed', 200));
+      await tx.appendAudit(auditEvent(actor, clock.nowIso(), 'oauth.token', { clientId: client.clientId, scope: scopes.join(' ') }, 'changed', 200));
       return true;
     });
     if (!fresh) return null;
@@ -165,10 +171,18 @@ export function makeOAuthServer({ store, clock, signingKeys, publicUrl, cacheSiz
     /**
      * One token request, its form fields as sent (each name with every value it was given). The
      * issued token's audit event is committed with its spent `jti`; a refusal is left for the caller
-     * to audit. `actor.subject` is set to the client once the assertion names one that exists.
+     * to audit, with the target given here. Once the assertion proves its client, `actor` becomes
+     * that client (contract 10); until then the caller is unauthenticated, and the target names the
+     * client the assertion claims, flagged `clientUnverified`.
      */
     async grant(fields: Map<string, string[]>, actor: Actor): Promise<GrantResult> {
-      const refuse = (error: ApiError, reason: string, clientId: string | null = null): GrantResult => ({ ok: false, clientId, error, reason });
+      /** A refusal before any client was proven: the target names the one the assertion claims, if it names one. */
+      const refuse = (error: ApiError, reason: string, refusal?: TokenRefusal, clientId: string | null = null): GrantResult => {
+        const iss = parseIssuer(fields.get('client_assertion')?.[0]);
+        const target: AuditTarget = iss === undefined ? {} : { clientId: bounded(iss), clientUnverified: true };
+        if (refusal) target.refusal = refusal;
+        return { ok: false, clientId, error, reason, target };
+      };
       for (const name of FIELDS) {
         if ((fields.get(name)?.length ?? 0) > 1) return refuse(apiError('OAUTH_INVALID_REQUEST', `The parameter ${name} is repeated.`), `${name} repeated`);
       }
@@ -188,18 +202,25 @@ export function makeOAuthServer({ store, clock, signingKeys, publicUrl, cacheSiz
         proven = await authenticate(assertion, field('client_id'));
       } catch (error) {
         if (!(error instanceof TokenRefused)) throw error;
-        // The subject is named only for a client that exists: an unknown `iss` is the caller's text.
+        // Not proven: the caller stays unauthenticated. The log names the client only when it
+        // exists; the trail names whatever the assertion claims, flagged as unverified.
         const iss = parseIssuer(assertion);
         const known = iss !== undefined && (await store.oauthClient(iss)) ? iss : null;
-        actor.subject = known;
-        return refuse(apiError('OAUTH_INVALID_CLIENT'), error.message, known);
+        return refuse(apiError('OAUTH_INVALID_CLIENT'), error.message, iss === undefined || known ? 'invalid_assertion' : 'unknown_client', known);
       }
       const { client, jti, exp } = proven;
+      // Proven by its assertion: from here on the caller is this client.
+      actor.kind = 'oauth_client';
       actor.subject = client.clientId;
+      const asClient = (error: ApiError, reason: string, refusal: TokenRefusal, scope: string): GrantResult =>
+        ({ ok: false, clientId: client.clientId, error, reason, target: { clientId: client.clientId, scope, refusal } });
       const scopes = grantedScopes(client, field('scope'));
-      if ('refused' in scopes) return refuse(apiError('OAUTH_INVALID_SCOPE', scopes.refused.slice(0, 100)), `scope ${scopes.refused} refused`, client.clientId);
+      if ('refused' in scopes) {
+        const name = scopes.refused.slice(0, MAX_CLAIM_LENGTH);
+        return asClient(apiError('OAUTH_INVALID_SCOPE', name), `scope ${scopes.refused} refused`, 'scope_not_allowed', bounded(scopes.refused));
+      }
       const token = await issue(actor, client, jti, exp, scopes);
-      if (token === null) return refuse(apiError('OAUTH_INVALID_CLIENT'), 'jti replayed', client.clientId);
+      if (token === null) return asClient(apiError('OAUTH_INVALID_CLIENT'), 'jti replayed', 'replayed_assertion', scopes.join(' '));
       return {
         ok: true,
         clientId: client.clientId,
@@ -254,8 +275,9 @@ export function makeOAuthServer({ store, clock, signingKeys, publicUrl, cacheSiz
   };
 }
 
-/** The `iss` an assertion claims, unverified: only to name a known client in the audit trail. */
-function parseIssuer(assertion: string): string | undefined {
+/** The `iss` an assertion claims, unverified: to name the client it claims in the trail and the log. */
+function parseIssuer(assertion: string | undefined): string | undefined {
+  if (assertion === undefined || assertion === '') return undefined;
   try {
     const iss = parseCompactJws(assertion).claims.iss;
     return typeof iss === 'string' && iss !== '' && !iss.includes('\u0000') ? iss : undefined;

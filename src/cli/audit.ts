@@ -1,16 +1,21 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
+import { subjectColumn } from '../domain/audit.ts';
 import { printable, printableJson } from '../domain/printable.ts';
 import { trailFilter, trailPages, type TrailFilter } from '../domain/trail.ts';
 import type { StoredAuditEvent } from '../domain/types.ts';
 import { activityChoice } from '../domain/activity.ts';
 import { CliError, EXIT, parseCount, usingStore, withDataOptions, type DataOptions } from './common.ts';
 
-/** One event a line: every value in it may come from a request, so each is shown escaped. */
+/**
+ * One event a line: every value in it may come from a request, so each is shown escaped. The
+ * caller is written as the trail keeps it, so its kind shows: `oauth:<clientId>` for an OAuth
+ * client, `cli:<user>` for the command line, `-` for an unauthenticated caller (`--json` gives `kind`).
+ */
 function tableLine(e: StoredAuditEvent): string {
   const target = Object.entries(e.target).map(([k, v]) => `${printable(k)}=${printable(String(v))}`).join(' ');
-  const cells = [e.at, e.operation.padEnd(15), e.outcome.padEnd(12), String(e.status), e.subject ?? '-', e.clientAddress ?? '-'];
+  const cells = [e.at, e.operation.padEnd(15), e.outcome.padEnd(12), String(e.status), subjectColumn(e) ?? '-', e.clientAddress ?? '-'];
   return [...cells.map(printable), target].join('  ');
 }
 

@@ -49,7 +49,7 @@ export function cliActor(): Actor {
   } catch {
     // no passwd entry (a container): keep 'unknown'
   }
-  return { subject: `cli:${name}`, role: null, clientAddress: 'local', requestId: null };
+  return { kind: 'operator', subject: `cli:${name}`, role: null, clientAddress: 'local', requestId: null };
 }
 
 /** What an HTTP status means to the exit code, for answers from a server and refusals of the domain alike. */

@@ -44,7 +44,7 @@ const trustedProxies = (value: string): TrustedProxies => {
   }
 };
 
-const serverActor: Actor = { subject: 'server', role: null, clientAddress: 'local', requestId: null };
+const serverActor: Actor = { kind: 'operator', subject: 'server', role: null, clientAddress: 'local', requestId: null };
 
 export function registerServeCommand(program: Command): void {
   withDataOptions(

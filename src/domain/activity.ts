@@ -1,4 +1,4 @@
-import { AUDIT_OUTCOMES, type AuditEvent, type AuditOutcome, type AuditTarget, type Role } from './types.ts';
+import { AUDIT_OUTCOMES, type AuditEvent, type AuditOutcome, type AuditTarget, type CallerKind, type Role, type TokenRefusal } from './types.ts';
 
 /**
  * The event log's words for the audit trail (docs/contract.md, section 11): for each operation
@@ -26,6 +26,8 @@ const user = (t: AuditTarget) => `user ${t.userId ?? t.email ?? '(unknown)'}`;
 const key = (t: AuditTarget) => `Administration API key ${t.accessId ?? '(unknown)'}`;
 const client = (t: AuditTarget) => `OAuth client ${t.clientId ?? t.accessId ?? '(unknown)'}`;
 const admin = (t: AuditTarget) => `administrator ${t.email ?? t.userId ?? '(unknown)'}`;
+/** The scopes of a token request, when its event names them: " for scope a" or " for scopes a b". */
+const scopes = (t: AuditTarget) => (t.scope === undefined ? '' : ` for scope${t.scope.includes(' ') ? 's' : ''} ${t.scope}`);
 
 export const OPERATIONS: Readonly<Record<string, Operation>> = {
   'ds100.enable': {
@@ -93,10 +95,11 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     request: (t) => `delete ${key(t)}`,
     done: (t) => `deleted ${key(t)}`,
   },
+  // The caller is the client itself (once its assertion proved it): "OAuth client X was issued ...".
   'oauth.token': {
     stem: 'OAUTH_TOKEN_ISSUE', base: 94100,
-    request: (t) => `get an access token for ${client(t)}`,
-    done: (t) => `issued an access token to ${client(t)}`,
+    request: (t) => `get an access token${scopes(t)}`,
+    done: (t) => `was issued an access token${scopes(t)}`,
   },
   'oauthclient.create': {
     stem: 'OAUTH_CLIENT_CREATE', base: 94200,
@@ -158,6 +161,26 @@ export const OUTCOMES: Readonly<Record<AuditOutcome, { suffix: string; offset: n
   error: { suffix: 'ERROR', offset: 6, reason: 'INTERNAL_ERROR', ending: ': an internal error occurred' },
 };
 
+/**
+ * The token endpoint's classes of refusal (contract 10): the reason key the admin log shows in
+ * place of the outcome's, and how the sentence ends.
+ */
+export const TOKEN_REFUSAL_REASONS: Readonly<Record<TokenRefusal, { reason: string; ending: string }>> = {
+  unknown_client: { reason: 'UNKNOWN_CLIENT', ending: ': no such OAuth client is registered' },
+  invalid_assertion: { reason: 'INVALID_CLIENT_ASSERTION', ending: ': its client assertion was not valid' },
+  replayed_assertion: { reason: 'ASSERTION_REPLAYED', ending: ': its client assertion had already been used' },
+  scope_not_allowed: { reason: 'SCOPE_NOT_ALLOWED', ending: ': the client may not be granted that scope' },
+};
+
+/** How a failure ended: its class of refusal when the event names one, else its outcome's. */
+function failureOf(e: Pick<AuditEvent, 'target' | 'outcome'>): { reason: string; ending: string } {
+  const refusal = e.target.refusal;
+  return refusal !== undefined && Object.hasOwn(TOKEN_REFUSAL_REASONS, refusal) ? TOKEN_REFUSAL_REASONS[refusal] : OUTCOMES[e.outcome];
+}
+
+/** The admin log's `reasonKey`: empty on success, else the class of refusal or the outcome's reason. */
+export const reasonKeyOf = (e: Pick<AuditEvent, 'target' | 'outcome'>): string => (succeeded(e.outcome) ? '' : failureOf(e).reason);
+
 /** Operations that change nothing: their success is `unchanged`, and says what was done. */
 const READS = new Set(['ds100.lookup', 'users.lookup', 'adminlog.export', 'usereventlog.export']);
 
@@ -183,20 +206,40 @@ export function activityOf(operation: string, outcome: AuditOutcome): Activity {
 
 export const succeeded = (outcome: AuditOutcome): boolean => outcome === 'changed' || outcome === 'unchanged';
 
-/** The role names the vendor's log shows, and ours for the two it does not have. */
+/** The role names the vendor's log shows. */
 const ROLE_NAMES: Record<Role, string> = {
   SuperAdmin: 'Super Administrator',
   HelpDeskAdmin: 'Help Desk Administrator',
   ReadOnly: 'Read Only Administrator',
 };
-export const roleName = (role: Role | null): string => (role === null ? 'Local Operator' : ROLE_NAMES[role]);
+/** Ours, for the callers that have no role: by their kind, never by the missing role alone. */
+const KIND_NAMES: Record<Exclude<CallerKind, 'administrator'>, string> = {
+  oauth_client: 'OAuth Client',
+  operator: 'Local Operator',
+  unauthenticated: 'Unauthenticated',
+};
+export const roleName = (e: Pick<AuditEvent, 'kind' | 'role'>): string =>
+  e.kind === 'administrator' ? (e.role === null ? 'Administrator' : ROLE_NAMES[e.role]) : KIND_NAMES[e.kind];
 
-/** Who did it, in a sentence: the key's access id, or the command line. */
-const who = (e: Pick<AuditEvent, 'subject' | 'role'>): string =>
-  e.subject === null ? 'An unauthenticated caller' : e.role === null ? `The operator at the command line (${e.subject})` : `Administrator ${e.subject}`;
+/** Who did it, in a sentence, by the caller's kind. */
+function who(e: Pick<AuditEvent, 'kind' | 'subject' | 'target'>): string {
+  switch (e.kind) {
+    case 'administrator':
+      return `Administrator ${e.subject}`;
+    case 'oauth_client':
+      return `OAuth client ${e.subject}`;
+    case 'operator':
+      return `The operator at the command line (${e.subject})`;
+    case 'unauthenticated':
+      // At the token endpoint: the client an assertion claimed, which it did not prove.
+      return e.target.clientUnverified && e.target.clientId !== undefined
+        ? `A caller claiming to be OAuth client ${e.target.clientId} (not verified)`
+        : 'An unauthenticated caller';
+  }
+}
 
 /** One sentence for a person: who did (or tried to do) what, and how it ended. */
-export function messageOf(e: Pick<AuditEvent, 'subject' | 'role' | 'operation' | 'target' | 'outcome'>): string {
+export function messageOf(e: Pick<AuditEvent, 'kind' | 'subject' | 'role' | 'operation' | 'target' | 'outcome'>): string {
   const console = CONSOLE[e.operation];
   if (console) {
     const did = e.operation === 'console.signin' ? 'signed in to the console' : 'signed out of the console';
@@ -207,7 +250,7 @@ export function messageOf(e: Pick<AuditEvent, 'subject' | 'role' | 'operation' |
   const op = OPERATIONS[e.operation] ?? OTHER;
   if (e.outcome === 'changed' || (e.outcome === 'unchanged' && READS.has(e.operation))) return `${who(e)} ${op.done(e.target)}.`;
   if (e.outcome === 'unchanged') return `${who(e)} asked to ${op.request(e.target)}${OUTCOMES.unchanged.ending}.`;
-  return `${who(e)} tried to ${op.request(e.target)}${OUTCOMES[e.outcome].ending}.`;
+  return `${who(e)} tried to ${op.request(e.target)}${failureOf(e).ending}.`;
 }
 
 /** The sentence the user event log shows its user: what happened to their credential. */

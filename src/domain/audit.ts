@@ -1,5 +1,5 @@
 import type { Store, StoreTx } from './store.ts';
-import type { Actor, AuditEvent, AuditOutcome, AuditTarget } from './types.ts';
+import type { Actor, AuditEvent, AuditOutcome, AuditTarget, CallerKind, Role } from './types.ts';
 
 /**
  * One audit event: who (`actor`) did what, when, with which outcome. Fields are copied one by
@@ -15,6 +15,7 @@ export function auditEvent(
   status: number,
 ): AuditEvent {
   return {
+    kind: actor.kind,
     subject: actor.subject,
     role: actor.role,
     clientAddress: actor.clientAddress,
@@ -25,6 +26,30 @@ export function auditEvent(
     outcome,
     status,
   };
+}
+
+/**
+ * The trail keeps the caller's kind in its `subject` and `role` columns, with no column of its own
+ * (docs/contract.md, section 7): an OAuth client's subject is written `oauth:<clientId>`; an
+ * unauthenticated caller's subject is NULL; an administrator (API key or console) has its role; an
+ * operator has a subject and no role (`cli:<user>`, `server`, `emulator-seed`). Client ids, access
+ * ids, administrator ids and operator names never begin with `oauth:`, so each row reads back as
+ * exactly one kind. (Rows written before the kind was kept read back as they were then read: a
+ * subject without a role as an operator.)
+ */
+export const OAUTH_SUBJECT_PREFIX = 'oauth:';
+
+/** The `subject` column of an event: its subject, written so that the kind can be read back. */
+export function subjectColumn(e: Pick<Actor, 'kind' | 'subject'>): string | null {
+  if (e.subject === null || e.kind === 'unauthenticated') return null;
+  return e.kind === 'oauth_client' ? `${OAUTH_SUBJECT_PREFIX}${e.subject}` : e.subject;
+}
+
+/** The caller of a stored event, from its `subject` and `role` columns (`subjectColumn`'s inverse). */
+export function callerOf(subject: string | null, role: Role | null): { kind: CallerKind; subject: string | null } {
+  if (subject === null) return { kind: 'unauthenticated', subject: null };
+  if (subject.startsWith(OAUTH_SUBJECT_PREFIX)) return { kind: 'oauth_client', subject: subject.slice(OAUTH_SUBJECT_PREFIX.length) };
+  return { kind: role === null ? 'operator' : 'administrator', subject };
 }
 
 /**

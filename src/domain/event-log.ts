@@ -3,7 +3,7 @@ import {
 } from '../contract/limits.ts';
 import type { AdminLogEntry, AdminLogPageResponse, UserEventLogEntry, UserEventLogPageResponse } from '../contract/schemas.ts';
 import { apiError } from '../errors.ts';
-import { activityOf, messageOf, OUTCOMES, roleName, succeeded, userMessageOf } from './activity.ts';
+import { activityOf, messageOf, OUTCOMES, reasonKeyOf, roleName, succeeded, userMessageOf } from './activity.ts';
 import type { Clock } from './clock.ts';
 import type { AuditLog, LoggedAuditEvent, Store } from './store.ts';
 import type { AuditTarget, StoredAuditEvent } from './types.ts';
@@ -105,7 +105,13 @@ export const CUSTOMER_ID = 1;
 
 type Target = { id: string | null; name: string | null; type: string } | null;
 
-/** The user first, the credential (or DS100) second; keys and OAuth clients stand first when there is no user. */
+/** The type of a target that is an OAuth client whose id is only what a token request claimed (contract 11). */
+export const CLAIMED_CLIENT = 'OAuth client (claimed, not verified)';
+
+/**
+ * The user first, the credential (or DS100) second; keys and OAuth clients stand first when there
+ * is no user, and a token request's scopes second.
+ */
 function targetsOf(t: AuditTarget): [Target, Target] {
   const first: Target =
     t.userId !== undefined || t.email !== undefined
@@ -113,14 +119,16 @@ function targetsOf(t: AuditTarget): [Target, Target] {
       : t.accessId !== undefined
         ? { id: t.accessId, name: null, type: 'Administration API key' }
         : t.clientId !== undefined
-          ? { id: t.clientId, name: null, type: 'OAuth client' }
+          ? { id: t.clientId, name: null, type: t.clientUnverified ? CLAIMED_CLIENT : 'OAuth client' }
           : null;
   const second: Target =
     t.tokenSerialNumber !== undefined
       ? { id: t.tokenSerialNumber, name: t.deviceSerialNumber ?? null, type: 'DS100 OTP credential' }
       : t.deviceSerialNumber !== undefined
         ? { id: t.deviceSerialNumber, name: null, type: 'DS100' }
-        : null;
+        : t.scope !== undefined
+          ? { id: t.scope, name: null, type: 'OAuth scopes' }
+          : null;
   return [first, second];
 }
 
@@ -136,11 +144,11 @@ export function adminLogView(e: StoredAuditEvent) {
     eventLogDate: e.loggedAt,
     sourceIPAddress: e.clientAddress,
     adminUserName: e.subject,
-    adminUserRole: roleName(e.role),
+    adminUserRole: roleName(e),
     activityKey: activity.key,
     activityCode: activity.code,
     result: succeeded(e.outcome) ? ('SUCCESS' as const) : ('FAIL' as const),
-    reasonKey: OUTCOMES[e.outcome].reason,
+    reasonKey: reasonKeyOf(e),
     message: messageOf(e),
     targets: targetsOf(e.target),
   };

@@ -59,13 +59,37 @@ export interface SigningKey {
 export const AUDIT_OUTCOMES = ['changed', 'unchanged', 'not_found', 'invalid', 'denied', 'rate_limited', 'error'] as const;
 export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
+/**
+ * What kind of caller made a call, said outright where the actor is made (from the principal, the
+ * console session, or the command line) and never guessed from a missing role (contract 7):
+ * - `administrator`: an Administration API key or a console administrator; `subject` its access id
+ *   or administrator id, `role` its role;
+ * - `oauth_client`: an OAuth client with an access token, or proven by its assertion at the token
+ *   endpoint; `subject` its client id, no role (its scopes decide);
+ * - `operator`: someone at the server's own machine: `cli:<user>` from the command line, or the
+ *   name of a server process (`server`, `emulator-seed`); no role;
+ * - `unauthenticated`: no proven caller (a refused token, a failed sign-in); `subject` null.
+ */
+export const CALLER_KINDS = ['administrator', 'oauth_client', 'operator', 'unauthenticated'] as const;
+export type CallerKind = (typeof CALLER_KINDS)[number];
+
 /** Who made a call and from where: the part of an audit event the HTTP layer knows. */
 export interface Actor {
+  kind: CallerKind;
   subject: string | null;
   role: Role | null;
   clientAddress: string | null;
   requestId: string | null;
 }
+
+/**
+ * Why the token endpoint refused a request, when it was one of these (contract 10): a client that
+ * does not exist, an assertion that does not prove the client it names, an assertion already
+ * spent, a scope the client may not be granted. Other refusals (a malformed request, a rate limit)
+ * are told by the event's outcome alone.
+ */
+export const TOKEN_REFUSALS = ['unknown_client', 'invalid_assertion', 'replayed_assertion', 'scope_not_allowed'] as const;
+export type TokenRefusal = (typeof TOKEN_REFUSALS)[number];
 
 export interface AuditTarget {
   userId?: string;
@@ -75,6 +99,15 @@ export interface AuditTarget {
   accessId?: string;
   /** An OAuth client's id. */
   clientId?: string;
+  /**
+   * `oauth.token`: `clientId` is only what the assertion claimed (its `iss`): the request was
+   * refused before the assertion proved it. Absent when the client was proven.
+   */
+  clientUnverified?: true;
+  /** `oauth.token`: the scopes granted (or, refused, asked for), space-separated; or the one scope refused. */
+  scope?: string;
+  /** `oauth.token`: the class of a refusal, when it was one of `TOKEN_REFUSALS`. */
+  refusal?: TokenRefusal;
   /** How many records an import added. */
   count?: string;
   /** A console administrator (`admin.*`, `console.*` events). */

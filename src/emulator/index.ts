@@ -71,7 +71,7 @@ export interface Emulator extends EmulatorInfo {
   close(): Promise<void>;
 }
 
-const seeder: Actor = { subject: 'emulator-seed', role: null, clientAddress: 'local', requestId: null };
+const seeder: Actor = { kind: 'operator', subject: 'emulator-seed', role: null, clientAddress: 'local', requestId: null };
 
 /** Memory-backed when the system has one (Linux's /dev/shm): no fsync reaches a disk, and a reset copies in RAM. */
 const scratchRoot = (): string => (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());

@@ -46,9 +46,13 @@ export function forEndpointRoutes<H extends 'onRequest' | 'preParsing' | 'onSend
  * Made at the first call, which comes after the guard has set the principal.
  */
 export function actorOf(request: FastifyRequest): Actor {
-  return (request.actor ??= {
-    subject: request.principal?.subject ?? null,
-    role: request.principal?.role ?? null,
+  if (request.actor) return request.actor;
+  const principal = request.principal;
+  return (request.actor = {
+    // Said outright from the principal: an OAuth client has no role, and no role alone is not the command line.
+    kind: !principal ? 'unauthenticated' : principal.kind === 'key' ? 'administrator' : 'oauth_client',
+    subject: principal?.subject ?? null,
+    role: principal?.role ?? null,
     clientAddress: request.ip,
     requestId: request.id,
   });

@@ -2,6 +2,7 @@ import type {
   Admin, AdminInvite, ApiKey, AuditEvent, ConsoleSession, Credential, OAuthAlg, OAuthClient, Passkey, Role, Scope, SigningKey, StoredAuditEvent,
   TokenStatus, User,
 } from '../domain/types.ts';
+import { callerOf, subjectColumn } from '../domain/audit.ts';
 
 /**
  * Column lists and row mappers that both SQL engines share: the tables have the same columns
@@ -127,11 +128,14 @@ export function signingKeyValues(k: SigningKey): unknown[] {
 }
 
 export function toAuditEvent(r: Cells): StoredAuditEvent {
+  const role = str(r[3]) as Role | null;
+  const { kind, subject } = callerOf(str(r[2]), role);
   return {
     seq: Number(r[0]),
     at: String(r[1]),
-    subject: str(r[2]),
-    role: str(r[3]) as Role | null,
+    kind,
+    subject,
+    role,
     clientAddress: str(r[4]),
     requestId: str(r[5]),
     operation: String(r[6]),
@@ -143,7 +147,7 @@ export function toAuditEvent(r: Cells): StoredAuditEvent {
 }
 
 export function auditValues(e: AuditEvent): unknown[] {
-  return [e.at, e.subject, e.role, e.clientAddress, e.requestId, e.operation, JSON.stringify(e.target), e.outcome, e.status];
+  return [e.at, subjectColumn(e), e.role, e.clientAddress, e.requestId, e.operation, JSON.stringify(e.target), e.outcome, e.status];
 }
 
 export function toAdmin(r: Cells): Admin {

@@ -6,6 +6,7 @@ import {
   toCredential, toOAuthClient, toPasskey, toSigningKey, toUser, userValues, type Cells,
 } from './rows.ts';
 import { inAdminLog, inUserLog } from '../domain/activity.ts';
+import { OAUTH_SUBJECT_PREFIX } from '../domain/audit.ts';
 import type { AuditLog, AuditLogReader, AuditSearch } from '../domain/store.ts';
 import type { AuditEvent, StoredAuditEvent } from '../domain/types.ts';
 
@@ -308,7 +309,8 @@ export function searchAuditSql(s: AuditSearch): { sql: string; values: unknown[]
   if (s.beforeSeq !== undefined) when('seq < ?', s.beforeSeq);
   if (s.from !== undefined) when('at >= ?', s.from);
   if (s.to !== undefined) when('at <= ?', s.to);
-  if (s.subject !== undefined) when('subject = ?', s.subject);
+  // An OAuth client's events keep its id as `oauth:<id>` (subjectColumn): asked by its id, found either way.
+  if (s.subject !== undefined) when('subject IN (?, ?)', s.subject, `${OAUTH_SUBJECT_PREFIX}${s.subject}`);
   if (s.activity) when(`operation = ? AND outcome IN (${place(s.activity.outcomes.length)})`, s.activity.operation, ...s.activity.outcomes);
   if (s.user) {
     const names = [...new Set([...s.user.ids, ...s.user.emails].map(asciiLower))];

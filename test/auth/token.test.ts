@@ -19,7 +19,7 @@ const T = 1_750_000_000; // seconds; the server's "now" unless a test says other
 const clock = manualClock(T * 1000);
 const LOOKUP = '/v1/ds100/lookup';
 const LOOKUP_PATH = `${API}${LOOKUP}`;
-const operator: Actor = { subject: 'token-test', role: null, clientAddress: 'local', requestId: null };
+const operator: Actor = { kind: 'operator', subject: 'token-test', role: null, clientAddress: 'local', requestId: null };
 
 /** The four messages a refused token may get (spec 1, error bodies). */
 const GENERIC = 'Server failed to process provided access token';

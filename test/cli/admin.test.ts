@@ -21,7 +21,7 @@ import type { Store } from '../../src/domain/store.ts';
 import { tempDir } from '../support/stores.ts';
 import { runCli, runCliAll, type CliResult } from '../support/serve-process.ts';
 
-const operator: Actor = { subject: 'admin-test', role: null, clientAddress: 'local', requestId: null };
+const operator: Actor = { kind: 'operator', subject: 'admin-test', role: null, clientAddress: 'local', requestId: null };
 const dirs: Array<{ dispose(): void }> = [];
 after(() => {
   for (const d of dirs) d.dispose();
@@ -375,7 +375,7 @@ describe('ds100-admin', { concurrency: 2 }, () => {
       await withStore(data, async (store) => {
         for (const day of ['01', '02', '03']) {
           store.recordAudit({
-            at: `2026-01-${day}T00:00:00.000Z`, subject: `sub-${day}`, role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: `r-${day}`,
+            at: `2026-01-${day}T00:00:00.000Z`, kind: 'administrator', subject: `sub-${day}`, role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: `r-${day}`,
             operation: 'ds100.enable', target: { userId: `u-${day}`, deviceSerialNumber: '140100080' }, outcome: 'changed', status: 200,
           });
         }
@@ -390,7 +390,7 @@ describe('ds100-admin', { concurrency: 2 }, () => {
       const events = parse(all!, 'audit --json');
       assert.deepEqual(events.map((e) => e.subject), ['sub-01', 'sub-02', 'sub-03']);
       assert.deepEqual(events[0], {
-        seq: events[0]!.seq, at: '2026-01-01T00:00:00.000Z', subject: 'sub-01', role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: 'r-01',
+        seq: events[0]!.seq, at: '2026-01-01T00:00:00.000Z', kind: 'administrator', subject: 'sub-01', role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: 'r-01',
         operation: 'ds100.enable', target: { userId: 'u-01', deviceSerialNumber: '140100080' }, outcome: 'changed', status: 200, loggedAt: events[0]!.loggedAt,
       });
       assert.deepEqual(parse(sinceOffset!, '--since +01:00').map((e) => e.subject), ['sub-02', 'sub-03']);
@@ -405,15 +405,15 @@ describe('ds100-admin', { concurrency: 2 }, () => {
       const jane = await withStore(data, async (store) => {
         const user = await makeDirectoryService({ store, clock: systemClock }).addUser(operator, { email: 'Jane@Example.com' });
         store.recordAudit({
-          at: '2099-01-01T00:00:00.000Z', subject: 'key-1', role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: 'r-1',
+          at: '2099-01-01T00:00:00.000Z', kind: 'administrator', subject: 'key-1', role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: 'r-1',
           operation: 'ds100.disable', target: { userId: user.id, deviceSerialNumber: '140100080' }, outcome: 'changed', status: 200,
         });
         store.recordAudit({
-          at: '2099-01-02T00:00:00.000Z', subject: 'key-1', role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: 'r-2',
+          at: '2099-01-02T00:00:00.000Z', kind: 'administrator', subject: 'key-1', role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: 'r-2',
           operation: 'ds100.disable', target: { userId: user.id, deviceSerialNumber: '140100080' }, outcome: 'unchanged', status: 200,
         });
         store.recordAudit({
-          at: '2099-01-03T00:00:00.000Z', subject: 'key-2', role: 'ReadOnly', clientAddress: '127.0.0.1', requestId: 'r-3',
+          at: '2099-01-03T00:00:00.000Z', kind: 'administrator', subject: 'key-2', role: 'ReadOnly', clientAddress: '127.0.0.1', requestId: 'r-3',
           operation: 'users.lookup', target: { email: 'jane@example.com' }, outcome: 'unchanged', status: 200,
         });
         return user.id;
@@ -435,6 +435,35 @@ describe('ds100-admin', { concurrency: 2 }, () => {
       assert.deepEqual(requests(all!, 'all three'), ['r-2']);
     });
 
+    test('each kind of caller shows as itself: an OAuth client as oauth:<id>, the command line as cli:<user>, an unauthenticated caller as -', async () => {
+      const data = dataDir();
+      const clientId = '0b5c6a4e-1111-4000-8000-000000000002';
+      const base = { clientAddress: '127.0.0.1', requestId: 'r-1', outcome: 'unchanged', status: 200 } as const;
+      await withStore(data, async (store) => {
+        store.recordAudit({ ...base, at: '2026-01-01T00:00:01.000Z', kind: 'oauth_client', subject: clientId, role: null, operation: 'ds100.lookup', target: { deviceSerialNumber: '140100080' } });
+        store.recordAudit({ ...base, at: '2026-01-01T00:00:02.000Z', kind: 'operator', subject: 'cli:alice', role: null, operation: 'user.add', target: { userId: 'u-1' }, outcome: 'changed' });
+        store.recordAudit({
+          ...base, at: '2026-01-01T00:00:03.000Z', kind: 'unauthenticated', subject: null, role: null, operation: 'oauth.token',
+          target: { clientId: 'ghost', clientUnverified: true, refusal: 'unknown_client' }, outcome: 'denied', status: 401,
+        });
+        store.recordAudit({ ...base, at: '2026-01-01T00:00:04.000Z', kind: 'administrator', subject: 'key-1', role: 'ReadOnly', operation: 'users.lookup', target: {} });
+      });
+      const [text, json] = await runCliAll([
+        ['audit', '--data', data],
+        ['audit', '--json', '--data', data],
+      ]);
+      const lines = ok(text!, 'audit');
+      assert.equal(lines.length, 4);
+      assert.match(lines[0]!, new RegExp(`ds100\\.lookup\\s+unchanged\\s+200  oauth:${clientId}  127\\.0\\.0\\.1`));
+      assert.match(lines[1]!, /user\.add\s+changed\s+200 {2}cli:alice {2}/);
+      assert.match(lines[2]!, /oauth\.token\s+denied\s+401 {2}- {2}127\.0\.0\.1 {2}clientId=ghost clientUnverified=true refusal=unknown_client$/);
+      assert.match(lines[3]!, /users\.lookup\s+unchanged\s+200 {2}key-1 {2}/);
+      const events = ok(json!, 'audit --json').map((l) => JSON.parse(l) as StoredAuditEvent);
+      assert.deepEqual(events.map((e) => [e.kind, e.subject, e.role]), [
+        ['oauth_client', clientId, null], ['operator', 'cli:alice', null], ['unauthenticated', null, null], ['administrator', 'key-1', 'ReadOnly'],
+      ]);
+    });
+
     test('a value sent in a request cannot forge a line: control characters are shown escaped, --json keeps them exact', async () => {
       const data = dataDir();
       const superAdmin = '5b7a1c0e-0000-4000-8000-000000000001';
@@ -444,7 +473,7 @@ describe('ds100-admin', { concurrency: 2 }, () => {
       const target = targetOf({ email });
       await withStore(data, async (store) => {
         store.recordAudit({
-          at: '2026-01-01T00:00:00.000Z', subject: 'read-only-key', role: 'ReadOnly', clientAddress: '127.0.0.1\u001b[0m', requestId: 'r-1',
+          at: '2026-01-01T00:00:00.000Z', kind: 'administrator', subject: 'read-only-key', role: 'ReadOnly', clientAddress: '127.0.0.1\u001b[0m', requestId: 'r-1',
           operation: 'users.lookup', target, outcome: 'not_found', status: 404,
         });
       });
@@ -472,7 +501,7 @@ describe('ds100-admin', { concurrency: 2 }, () => {
     test('prints the trail as it reads it, a page at a time, and waits for the reader of its output', async () => {
       let pagesRead = 0;
       const event = (n: number): StoredAuditEvent => ({
-        seq: n, at: `2026-01-01T00:00:0${n}.000Z`, subject: `sub-${n}`, role: 'ReadOnly', clientAddress: '127.0.0.1', requestId: `r-${n}`,
+        seq: n, at: `2026-01-01T00:00:0${n}.000Z`, kind: 'administrator', subject: `sub-${n}`, role: 'ReadOnly', clientAddress: '127.0.0.1', requestId: `r-${n}`,
         operation: 'users.lookup', target: { email: `e${n}@example.com` }, outcome: 'unchanged', status: 200, loggedAt: `2026-01-01T00:00:0${n}.000Z`,
       });
       async function* pages() {

@@ -13,10 +13,11 @@ import { systemClock } from '../../src/domain/clock.ts';
 import { makeDirectoryService } from '../../src/domain/directory.ts';
 import type { Actor } from '../../src/domain/types.ts';
 import { startServer, type TestServer } from '../support/server.ts';
+import { accessToken, createClient } from '../support/oauth.ts';
 import { tempDir } from '../support/stores.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/ds100-admin.js', import.meta.url));
-const seeder: Actor = { subject: 'logs-test', role: null, clientAddress: 'local', requestId: null };
+const seeder: Actor = { kind: 'operator', subject: 'logs-test', role: null, clientAddress: 'local', requestId: null };
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const env = { ...process.env };
@@ -85,6 +86,22 @@ describe('ds100-admin logs', () => {
     const bad = await cli(['logs', 'admin', '--since', 'yesterday', '--key-file', keyFile]);
     assert.equal(bad.code, 2, bad.stderr);
     assert.match(bad.stderr, /--since must be an ISO 8601 time/);
+  });
+
+  test('admin --table through an OAuth client: its own token grant and lookup read as the client, not the command line', async () => {
+    const client = await createClient(server.store, ['rsa.audit.admin', 'rsa.authenticator.ds100.read']);
+    const jwkFile = join(dir.path, `${client.clientId}.json`);
+    writeFileSync(jwkFile, JSON.stringify(client.jwk), { mode: 0o600 });
+    const from = new Date().toISOString();
+    const token = await accessToken(client, server.url, 'rsa.authenticator.ds100.read');
+    assert.equal((await server.request('POST', '/v1/ds100/lookup', { deviceSerialNumber: '810000000' }, { token })).status, 200);
+    const oauth = ['--jwk-file', jwkFile, '--client-id', client.clientId, '--issuer', `${server.url}/oauth`, '--scope', 'rsa.audit.admin'];
+    const run = await cli(['logs', 'admin', '--since', from, ...oauth, '--table']);
+    assert.equal(run.code, 0, run.stderr);
+    const id = client.clientId.replace(/-/g, '\\-');
+    assert.match(run.stdout, new RegExp(`OAUTH_TOKEN_ISSUE_SUCCESS\\s+SUCCESS\\s+${id}  OAuth client ${id} was issued an access token for scope rsa\\.authenticator\\.ds100\\.read\\.`));
+    assert.match(run.stdout, new RegExp(`DS100_LOOKUP_UNCHANGED\\s+SUCCESS\\s+${id}  OAuth client ${id} looked up the OTP credentials of DS100 810000000\\.`));
+    assert.doesNotMatch(run.stdout, /command line/);
   });
 
   test('the HelpDeskAdmin key may not read it: a 403 says so', async () => {

@@ -221,7 +221,7 @@ describe('bulk', () => {
 
     // The help desk fixes what made row 2 fail, and re-runs the failed rows only.
     const directory = makeDirectoryService({ store: server.store, clock: systemClock });
-    const actor = { subject: 'test', role: null, clientAddress: 'local', requestId: null };
+    const actor = { kind: 'operator' as const, subject: 'test', role: null, clientAddress: 'local', requestId: null };
     await directory.addUser(actor, { email: 'new.hire@example.com', firstName: 'New', lastName: 'Hire' });
     await directory.register(actor, { user: 'new.hire@example.com', deviceSerialNumber: '140100099', tokenSerialNumber: '014010009931', tokenStatus: 'Disabled' });
     const failed = join(dir.path, 'failed.jsonl');

@@ -34,7 +34,7 @@ interface Page {
 }
 
 const event = (operation: string, over: Partial<AuditEvent>): AuditEvent => ({
-  at: '2020-05-01T00:00:00.000Z', subject: PAGING, role: 'ReadOnly', clientAddress: '192.0.2.7', requestId: null,
+  at: '2020-05-01T00:00:00.000Z', kind: 'administrator', subject: PAGING, role: 'ReadOnly', clientAddress: '192.0.2.7', requestId: null,
   operation, target: {}, outcome: 'unchanged', status: 200, ...over,
 });
 

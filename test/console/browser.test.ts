@@ -219,7 +219,7 @@ describe('the console in Chromium', { timeout: 600_000 }, () => {
     await server.store.transaction(async (tx) => {
       for (let i = 0; i < 60; i++) {
         await tx.appendAudit({
-          at: `2020-05-01T10:00:${String(i).padStart(2, '0')}.000Z`, subject: 'key-paging', role: 'ReadOnly', clientAddress: '192.0.2.7', requestId: null,
+          at: `2020-05-01T10:00:${String(i).padStart(2, '0')}.000Z`, kind: 'administrator', subject: 'key-paging', role: 'ReadOnly', clientAddress: '192.0.2.7', requestId: null,
           operation: 'users.lookup', target: { email: `p${i}@example.com` }, outcome: 'unchanged', status: 200,
         });
       }

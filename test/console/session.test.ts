@@ -240,7 +240,11 @@ describe('sign-in attempts are rate-limited', () => {
     assert.equal((await lee.call('POST', '/signin/options', {}, from('10.0.0.9'))).status, 429);
     const limited = (await events(server, 'console.signin')).filter((e) => e.outcome === 'rate_limited');
     assert.deepEqual(limited.map((e) => e.clientAddress), ['10.0.0.3', '10.0.0.9']);
-    assert.equal(limited[0]!.subject, (await server.store.adminByEmail('kim@example.com'))!.id);
+    const account = (await server.store.adminByEmail('kim@example.com'))!;
+    assert.equal(limited[0]!.subject, account.id);
+    // Named as the administrator, as a failed sign-in is: with the role, not as a command-line operator.
+    assert.deepEqual([limited[0]!.kind, limited[0]!.role], ['administrator', 'ReadOnly']);
+    assert.equal(limited[1]!.kind, 'unauthenticated');
   });
 });
 

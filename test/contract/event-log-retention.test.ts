@@ -18,7 +18,7 @@ const NOW = Date.parse('2026-06-01T12:00:00.000Z');
 const clock = manualClock(NOW - 200 * DAY);
 const ctx = useServer({ clock });
 
-const actor: Actor = { subject: 'retention-test', role: 'HelpDeskAdmin', clientAddress: '10.0.0.3', requestId: null };
+const actor: Actor = { kind: 'administrator', subject: 'retention-test', role: 'HelpDeskAdmin', clientAddress: '10.0.0.3', requestId: null };
 
 /** One enable of `userId`'s DS100, committed (and so stamped) `daysAgo` days before NOW. */
 async function enableAt(store: Store, daysAgo: number, userId: string): Promise<void> {

@@ -47,7 +47,7 @@ function collector(server: TestServer) {
   };
 }
 
-const writer: Actor = { subject: 'other-instance', role: 'HelpDeskAdmin', clientAddress: '10.0.0.2', requestId: null };
+const writer: Actor = { kind: 'administrator', subject: 'other-instance', role: 'HelpDeskAdmin', clientAddress: '10.0.0.2', requestId: null };
 const marked = (userId: string) =>
   auditEvent(writer, new Date().toISOString(), 'ds100.enable', { userId, deviceSerialNumber: '140100080' }, 'changed', 200);
 

@@ -48,7 +48,7 @@ export async function timed(send: () => Promise<Reply>): Promise<{ reply: Reply;
 // ---------------------------------------------------------------------------------------------
 // The directory: users and DS100 registrations made for a test
 
-const seeder: Actor = { subject: 'contract-test', role: null, clientAddress: 'local', requestId: null };
+const seeder: Actor = { kind: 'operator', subject: 'contract-test', role: null, clientAddress: 'local', requestId: null };
 let sequence = 0;
 
 /** A fresh number for names and serials, unique within the test process. */

@@ -20,7 +20,7 @@ const clock = manualClock(T0);
 let opened: TestStore;
 let store: Store;
 let credentials: CredentialService;
-const agent = (): Actor & { subject: string } => ({ subject: 'agent-7', role: 'HelpDeskAdmin', clientAddress: '192.0.2.10', requestId: `r-${Math.random()}` });
+const agent = (): Actor & { subject: string } => ({ kind: 'administrator', subject: 'agent-7', role: 'HelpDeskAdmin', clientAddress: '192.0.2.10', requestId: `r-${Math.random()}` });
 
 before(async () => {
   opened = await openTestStore();

@@ -22,7 +22,7 @@ import { ApiError } from '../../src/errors.ts';
 import type { Store } from '../../src/domain/store.ts';
 import { openTestStore, type TestStore } from '../support/stores.ts';
 
-const actor: Actor = { subject: 'directory-test', role: null, clientAddress: 'local', requestId: null };
+const actor: Actor = { kind: 'operator', subject: 'directory-test', role: null, clientAddress: 'local', requestId: null };
 let opened: TestStore;
 let store: Store;
 let directory: DirectoryService;

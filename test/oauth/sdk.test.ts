@@ -15,7 +15,7 @@ import { DEVICE } from '../support/attacks.ts';
 
 const T = 1_750_000_000;
 const clock = manualClock(T * 1000);
-const operator = { subject: 'sdk-test', role: null, clientAddress: 'local', requestId: null };
+const operator = { kind: 'operator' as const, subject: 'sdk-test', role: null, clientAddress: 'local', requestId: null };
 let server: TestServer;
 const dir = tempDir();
 

@@ -71,9 +71,11 @@ describe('a good request', () => {
     assert.equal(typeof claims.jti, 'string');
     const events = await tokenEvents(before);
     assert.equal(events.length, 1);
+    assert.equal(events[0]!.kind, 'oauth_client');
     assert.equal(events[0]!.subject, client.clientId);
     assert.equal(events[0]!.role, null);
     assert.equal(events[0]!.outcome, 'changed');
+    assert.deepEqual(events[0]!.target, { clientId: client.clientId, scope: reply.json.scope });
   });
 
   test('client_id may be left out (the Java client does), and a charset parameter is allowed', async () => {
@@ -135,14 +137,17 @@ describe('grant_type and client_assertion_type', () => {
 });
 
 describe('client_id', () => {
-  test('one that is not the assertion iss is invalid_client, the event naming the client the assertion proves', async () => {
+  test('one that is not the assertion iss is invalid_client, the event naming the client the assertion claims, unverified', async () => {
     const before = await trailLength();
     const reply = await tokenRequest(server.url, fields({ client_id: readOnly.clientId }));
     assertOAuthError(reply, 401, 'invalid_client');
     assert.equal(reply.json.error_description, 'Client authentication failed.');
     const [event] = await tokenEvents(before);
     assert.equal(event?.outcome, 'denied');
-    assert.equal(event?.subject, client.clientId);
+    // Refused before its signature was checked: no caller is proven, the claim is named as one.
+    assert.equal(event?.kind, 'unauthenticated');
+    assert.equal(event?.subject, null);
+    assert.deepEqual(event?.target, { clientId: client.clientId, clientUnverified: true, refusal: 'invalid_assertion' });
   });
 });
 

@@ -20,7 +20,7 @@ import { postgresMigrations } from '../../src/store/postgres/migrations.ts';
 import { freshSchema } from '../support/stores.ts';
 import { credential, replayTransitions, seeder, sharedSchema, user } from '../support/scale-out.ts';
 
-const admin = (n: number): Actor & { subject: string } => ({ subject: `admin-${n}`, role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: `req-${n}` });
+const admin = (n: number): Actor & { subject: string } => ({ kind: 'administrator', subject: `admin-${n}`, role: 'HelpDeskAdmin', clientAddress: '127.0.0.1', requestId: `req-${n}` });
 
 describe('two instances on one PostgreSQL schema', () => {
   let shared: Awaited<ReturnType<typeof sharedSchema>>;

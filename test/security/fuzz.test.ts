@@ -36,7 +36,7 @@ const DEADLINE_MS = 15_000;
 let server: TestServer;
 let port: number;
 let directory: ReturnType<typeof makeDirectoryService>;
-const seeder: Actor = { subject: 'fuzz-seed', role: null, clientAddress: 'local', requestId: null };
+const seeder: Actor = { kind: 'operator', subject: 'fuzz-seed', role: null, clientAddress: 'local', requestId: null };
 const stats = { cases: 0, requests: 0, statuses: new Map<string, number>(), changes: 0, healthChecks: 0 };
 
 before(async () => {

@@ -20,7 +20,7 @@ import type { Actor } from '../../src/domain/types.ts';
 import { startServer, type TestKey, type TestServer } from '../support/server.ts';
 import { DEVICE, INVALID_ACCESS_ID, MUTATIONS, REST, STRESS, TOKEN_REFUSED, assertSpring403, b64url, jws, snapshot } from '../support/attacks.ts';
 
-const operator: Actor = { subject: 'security-test', role: null, clientAddress: 'local', requestId: null };
+const operator: Actor = { kind: 'operator', subject: 'security-test', role: null, clientAddress: 'local', requestId: null };
 
 let server: TestServer;
 let aud: string;

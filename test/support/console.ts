@@ -8,7 +8,7 @@ import { makeAdminService } from '../../src/auth/admins.ts';
 import { systemClock, type Clock } from '../../src/domain/clock.ts';
 import type { Actor, Role } from '../../src/domain/types.ts';
 
-export const operator: Actor = { subject: 'cli:test', role: null, clientAddress: 'local', requestId: null };
+export const operator: Actor = { kind: 'operator', subject: 'cli:test', role: null, clientAddress: 'local', requestId: null };
 
 export interface CallOptions {
   /** The Origin header: the server's own by default, null for none. */

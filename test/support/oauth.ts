@@ -13,7 +13,7 @@ export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-beare
 export const ALL_SCOPES: Scope[] = [
   'rsa.authenticator.ds100.manage', 'rsa.authenticator.ds100.delete', 'rsa.authenticator.ds100.read', 'rsa.user.read',
 ];
-const operator: Actor = { subject: 'oauth-test', role: null, clientAddress: 'local', requestId: null };
+const operator: Actor = { kind: 'operator', subject: 'oauth-test', role: null, clientAddress: 'local', requestId: null };
 
 export interface TestClient {
   clientId: string;

@@ -46,7 +46,7 @@ export function credential(id: string, userId: string, device: string, token: st
 export function auditEvent(operation: string, over: Partial<AuditEvent> = {}): AuditEvent {
   return {
     at: '2026-01-01T00:00:00.000Z',
-    subject: 'sub-1',
+    kind: 'administrator', subject: 'sub-1',
     role: 'HelpDeskAdmin',
     clientAddress: '127.0.0.1',
     requestId: 'req-1',

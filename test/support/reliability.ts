@@ -97,7 +97,7 @@ export function makeDirectory(pairs: number, deletables = 0): Directory {
   };
 }
 
-const seeder: Actor = { subject: 'reliability-seed', role: null, clientAddress: 'local', requestId: null };
+const seeder: Actor = { kind: 'operator', subject: 'reliability-seed', role: null, clientAddress: 'local', requestId: null };
 
 // ---- a deployment: data folder, database, servers ----
 

@@ -14,7 +14,7 @@ export const REDIS_URL = process.env.REDIS_URL_TEST || 'redis://127.0.0.1:6379';
 /** A loopback port nothing listens on: connections are refused at once. */
 export const CLOSED_PORT_REDIS_URL = 'redis://127.0.0.1:1';
 
-export const seeder: Actor = { subject: 'scale-out-test', role: null, clientAddress: 'local', requestId: null };
+export const seeder: Actor = { kind: 'operator', subject: 'scale-out-test', role: null, clientAddress: 'local', requestId: null };
 
 /** A Redis key prefix no other test uses; `cleanup` deletes its keys. */
 export function redisPrefix(): { prefix: string; cleanup(): Promise<void>; keys(): Promise<string[]> } {

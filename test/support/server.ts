@@ -11,7 +11,7 @@ import type { Store } from '../../src/domain/store.ts';
 import { openTestStore, type Engine, type TestStore } from './stores.ts';
 
 export const API = '/AdminInterface/restapi';
-const seeder: Actor = { subject: 'test-seed', role: null, clientAddress: 'local', requestId: null };
+const seeder: Actor = { kind: 'operator', subject: 'test-seed', role: null, clientAddress: 'local', requestId: null };
 
 export interface TestKey {
   keyFile: KeyFile;

@@ -24,12 +24,13 @@ const Register = object({ userId: Id, deviceSerialNumber: Id, tokenSerialNumber:
 /** Registering a DS100 to a user is the directory's business: SuperAdmin only. */
 export const REGISTER_ROLES = ['SuperAdmin'] as const satisfies readonly Role[];
 
-/** Who made a change, as a person reads it: an administrator's e-mail address, an API key's description. */
+/** Who made a change, as a person reads it: an administrator's e-mail address, an API key's or OAuth client's description. */
 export async function nameSubjects(store: Store): Promise<(subject: string | null) => string | null> {
-  const [admins, keys] = await Promise.all([store.admins(), store.apiKeys()]);
+  const [admins, keys, clients] = await Promise.all([store.admins(), store.apiKeys(), store.oauthClients()]);
   const names = new Map<string, string>([
     ...admins.map((a) => [a.id, a.email] as const),
     ...keys.map((k) => [k.accessId, `API key ${k.description ?? k.accessId}`] as const),
+    ...clients.map((c) => [c.clientId, `OAuth client ${c.description ?? c.clientId}`] as const),
   ]);
   return (subject) => (subject === null ? null : (names.get(subject) ?? subject));
 }

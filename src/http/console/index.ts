@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { CeremonyRefused, csrfTokenOf, makeAdminService, SESSION_IDLE_MS } from '../../auth/admins.ts';
+import { asAdministrator, CeremonyRefused, csrfTokenOf, makeAdminService, SESSION_IDLE_MS } from '../../auth/admins.ts';
 import { makeKeyService } from '../../auth/keys.ts';
 import { makeOAuthClientService } from '../../auth/oauth-clients.ts';
 import { auditEvent } from '../../domain/audit.ts';
@@ -115,7 +115,10 @@ export function installConsole(app: FastifyInstance, options: ConsoleOptions): v
         const owner = await admins.ownerOf(credential.id);
         // Per account: the administrator the credential is theirs, else the credential id itself.
         if (!(await withinLimit(limiter, `console-account:${owner ?? credential.id}`, limits.perAccount, request, reply))) {
-          store.recordAudit(auditEvent({ ...consoleActor(request), subject: owner }, clock.nowIso(), 'console.signin', owner ? { adminId: owner } : {}, 'rate_limited', 429));
+          // Named as the administrator the credential belongs to, as a failed sign-in is (AdminService.signIn).
+          const admin = owner ? await store.adminById(owner) : null;
+          const actor = admin ? asAdministrator(consoleActor(request), admin) : consoleActor(request);
+          store.recordAudit(auditEvent(actor, clock.nowIso(), 'console.signin', owner ? { adminId: owner } : {}, 'rate_limited', 429));
           return reply;
         }
         try {

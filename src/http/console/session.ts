@@ -55,6 +55,7 @@ const sameText = (a: string, b: string): boolean => {
 /** The console's view of who is calling, for the audit trail and the domain services. */
 export function consoleActor(request: FastifyRequest): Actor {
   return {
+    kind: request.consoleAdmin ? 'administrator' : 'unauthenticated',
     subject: request.consoleAdmin?.id ?? null,
     role: request.consoleAdmin?.role ?? null,
     clientAddress: request.ip,

@@ -5,7 +5,7 @@ import type { SigningKeys } from '../../auth/signing-keys.ts';
 import { auditEvent, markAudited } from '../../domain/audit.ts';
 import type { Clock } from '../../domain/clock.ts';
 import type { Store } from '../../domain/store.ts';
-import type { Actor, AuditOutcome } from '../../domain/types.ts';
+import type { Actor, AuditOutcome, AuditTarget } from '../../domain/types.ts';
 import { ApiError, apiError } from '../../errors.ts';
 import type { RateLimiter, RatePolicy } from '../../ratelimit/limiter.ts';
 
@@ -65,14 +65,15 @@ export function oauthRoutes({ oauth, signingKeys, store, clock, limiter, perAddr
     const actorOf = (request: FastifyRequest): Actor => {
       let actor = actors.get(request);
       if (!actor) {
-        actor = { subject: null, role: null, clientAddress: request.ip, requestId: request.id };
+        // Unauthenticated until the assertion proves a client (OAuthServer.grant).
+        actor = { kind: 'unauthenticated', subject: null, role: null, clientAddress: request.ip, requestId: request.id };
         actors.set(request, actor);
       }
       return actor;
     };
-    const refuse = (request: FastifyRequest, reply: FastifyReply, error: ApiError): FastifyReply => {
+    const refuse = (request: FastifyRequest, reply: FastifyReply, error: ApiError, target: AuditTarget = {}): FastifyReply => {
       const actor = actorOf(request);
-      if (markAudited(actor)) store.recordAudit(auditEvent(actor, clock.nowIso(), 'oauth.token', {}, outcomeOf(error.status), error.status));
+      if (markAudited(actor)) store.recordAudit(auditEvent(actor, clock.nowIso(), 'oauth.token', target, outcomeOf(error.status), error.status));
       reply.header('Pragma', 'no-cache');
       return reply.code(error.status).send({ error: error.oauth ?? 'invalid_request', error_description: error.description });
     };
@@ -106,7 +107,7 @@ export function oauthRoutes({ oauth, signingKeys, store, clock, limiter, perAddr
         const result = await oauth.grant(formFields(request.body), actor);
         if (!result.ok) {
           request.log.info({ client: result.clientId, reason: result.reason }, 'token request refused');
-          return refuse(request, reply, result.error);
+          return refuse(request, reply, result.error, result.target);
         }
         markAudited(actor);
         reply.header('Pragma', 'no-cache');
