@@ -301,7 +301,7 @@ describe('audit events without a transaction', () => {
     const store = await open(file);
     const events = [
       auditEvent('ds100.lookup'),
-      auditEvent('ds100.enable', { subject: null, role: null, outcome: 'denied', status: 403, target: {} }),
+      auditEvent('ds100.enable', { kind: 'unauthenticated', subject: null, role: null, outcome: 'denied', status: 403, target: {} }),
       auditEvent('users.lookup', { outcome: 'not_found', status: 404, target: { email: 'x@example.com' }, requestId: null, clientAddress: null }),
     ];
     for (const e of events) store.recordAudit(e);
