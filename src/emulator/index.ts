@@ -116,6 +116,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       publicUrl: () => baseUrl,
       rateLimits,
       limiter,
+      // No console: its administrators enrol passkeys in a tenant that a test harness throws away.
+      console: false,
       logger: options.logger ? { ...(options.logger === true ? {} : options.logger), redact: REDACTED_PATHS } : false,
     });
     closers.push(() => app.close());
