@@ -180,7 +180,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     try {
       made = await seedNow({ ...seed, keys: [...(seed.keys ?? []), ...defaults], oauthClients: [...(seed.oauthClients ?? []), ...defaultClient] });
     } catch (error) {
-      throw file ? inSeedFile(file, error) : error;
+      throw file ? await inSeedFile(file, error) : error;
     }
     await resettable.snapshot();
     started = true;

@@ -145,16 +145,50 @@ export interface SeedFile {
   path: string;
   seed: Seed;
   /** `line 12` for a JSON pointer into the file (its closest part that is there), or null. */
-  lineOf(pointer: string): string | null;
+  lineOf(pointer: string): Promise<string | null>;
 }
 
 const fileError = (path: string, where: string, problem: string): ApiError => apiError('SEED_FILE_INVALID', path, where, problem);
+
+/** A JSON pointer's parts as the YAML document's path: array indexes as numbers. */
+const pathOf = (pointer: string): Array<string | number> =>
+  pointer
+    .split('/')
+    .slice(1)
+    .map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((k) => (/^\d+$/.test(k) ? Number(k) : k));
+
+/** A text parsed as YAML, with where each part of it is written (JSON is YAML 1.2: a JSON file's parts are found the same way). */
+async function positioned(text: string) {
+  const { LineCounter, parseDocument } = await import('yaml');
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const node = (path: Array<string | number>) => doc.getIn(path, true) as { type?: string; value?: unknown; range?: [number, number, number] } | undefined;
+  return {
+    doc,
+    node,
+    position(offset: number): string {
+      const { line, col } = lines.linePos(offset);
+      return `line ${line}, column ${col}`;
+    },
+    lineOf(pointer: string): string | null {
+      // The closest part that is there: a member the schema misses is on its object's line.
+      const path = pathOf(pointer);
+      for (let n = path.length; n >= 0; n--) {
+        const range = node(path.slice(0, n))?.range;
+        if (range) return `line ${lines.linePos(range[0]).line}`;
+      }
+      return null;
+    },
+  };
+}
 
 /**
  * A seed file: YAML (`.yaml`, `.yml`: YAML 1.2's core schema, through the `yaml` package) or
  * JSON (any other name). Whatever is wrong is refused naming the file, the line and what: a
  * syntax error (`line 3, column 9: ...`), a value the seed's schema refuses (`line 7
  * (/registrations/0/tokenSerialNumber): expected string`), with a word on YAML's plain numbers.
+ * The YAML parser is loaded for a JSON file only to say where it is wrong.
  */
 export async function readSeedFile(path: string): Promise<SeedFile> {
   let text: string;
@@ -164,19 +198,12 @@ export async function readSeedFile(path: string): Promise<SeedFile> {
     const e = error as NodeJS.ErrnoException;
     throw fileError(path, 'cannot be read', e.code === 'ENOENT' ? 'no such file' : (e.code ?? e.message));
   }
-  // The YAML parser locates the parts of a JSON file too (JSON is YAML 1.2), so it is loaded for
-  // a JSON file only when the file is refused.
-  const { LineCounter, parseDocument } = await import('yaml');
-  const lines = new LineCounter();
-  const parse = () => parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const position = (offset: number): string => {
-    const { line, col } = lines.linePos(offset);
-    return `line ${line}, column ${col}`;
-  };
+  const isYaml = /\.ya?ml$/i.test(path);
+  let parsed: Awaited<ReturnType<typeof positioned>> | undefined;
+  const located = async () => (parsed ??= await positioned(text));
   let value: unknown;
-  let doc: ReturnType<typeof parse> | undefined;
-  if (/\.ya?ml$/i.test(path)) {
-    doc = parse();
+  if (isYaml) {
+    const { doc, position } = await located();
     const error = doc.errors[0];
     if (error) throw fileError(path, position(error.pos[0]), error.message.replace(/\.$/, ''));
     // A file of comments alone seeds nothing.
@@ -186,46 +213,31 @@ export async function readSeedFile(path: string): Promise<SeedFile> {
       value = JSON.parse(text);
     } catch (error) {
       const message = (error as Error).message;
-      const at = /at position (\d+)/.exec(message);
-      if (at) parse();
-      throw fileError(path, at ? position(Number(at[1])) : 'not JSON', message.replace(/ at position \d+.*$/s, '').replace(/^./, (c) => c.toLowerCase()));
+      const offset = /at position (\d+)/.exec(message);
+      const problem = message.replace(/ at position \d+.*$/s, '').replace(/^./, (c) => c.toLowerCase());
+      throw fileError(path, offset ? (await located()).position(Number(offset[1])) : 'not JSON', problem);
     }
   }
-  const lineOf = (pointer: string): string | null => {
-    doc ??= parse();
-    // The closest part that is there: a member the schema misses is on its object's line.
-    const keys = pointer.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
-    for (let n = keys.length; n >= 0; n--) {
-      const node = doc.getIn(keys.slice(0, n).map((k) => (/^\d+$/.test(k) ? Number(k) : k)), true) as { range?: [number, number, number] } | undefined;
-      if (node?.range) return `line ${lines.linePos(node.range[0]).line}`;
-    }
-    return null;
-  };
+  const lineOf = async (pointer: string) => (await located()).lineOf(pointer);
   const error = firstError(Seed, value);
   if (error) {
-    const line = lineOf(error.pointer);
-    const where = [line, error.pointer ? `(${error.pointer})` : '(the whole file)'].filter(Boolean).join(' ');
-    throw fileError(path, where, `${error.rule}${plainNumberHint(text, doc, error)}`);
+    const { node } = await located();
+    const where = [await lineOf(error.pointer), error.pointer ? `(${error.pointer})` : '(the whole file)'].filter(Boolean).join(' ');
+    // A plain scalar YAML read as a number where text was wanted (a serial number's leading 0 then lost).
+    const written = isYaml && error.rule === 'expected string' ? node(pathOf(error.pointer)) : undefined;
+    const hint =
+      written?.type === 'PLAIN' && typeof written.value === 'number' && written.range
+        ? ` (YAML reads ${text.slice(written.range[0], written.range[1])} as a number: quote it, '${text.slice(written.range[0], written.range[1])}')`
+        : '';
+    throw fileError(path, where, `${error.rule}${hint}`);
   }
   return { path, seed: value as Seed, lineOf };
 }
 
-/** A YAML plain scalar read as a number where text was wanted (a serial number's leading 0 then lost): what to write instead. */
-function plainNumberHint(text: string, doc: { getIn(path: unknown[], keepScalar: true): unknown } | undefined, error: { pointer: string; rule: string }): string {
-  if (!doc || error.rule !== 'expected string') return '';
-  const node = doc.getIn(
-    error.pointer.split('/').slice(1).map((k) => (/^\d+$/.test(k) ? Number(k) : k)),
-    true,
-  ) as { type?: string; value?: unknown; range?: [number, number, number] } | undefined;
-  if (node?.type !== 'PLAIN' || typeof node.value !== 'number' || !node.range) return '';
-  const written = text.slice(node.range[0], node.range[1]);
-  return ` (YAML reads ${written} as a number: quote it, '${written}')`;
-}
-
 /** Where an error of a seed file's record was written: its message with the file and line before it. */
-export function inSeedFile(file: SeedFile, error: unknown): unknown {
+export async function inSeedFile(file: SeedFile, error: unknown): Promise<unknown> {
   if (!(error instanceof SeedRecordError)) return error;
-  const line = file.lineOf(error.pointer);
+  const line = await file.lineOf(error.pointer);
   return fileError(file.path, `${line ? `${line} ` : ''}(${error.pointer})`, error.detail.replace(/\.$/, ''));
 }
 

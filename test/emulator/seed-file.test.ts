@@ -105,6 +105,7 @@ test('a seed file that is wrong is refused naming the file, the line and what is
       'registrations:\n  - user: u-1\n    deviceSerialNumber: "1"\n    tokenSerialNumber: 014010008031\n',
       /, line 4 \(\/registrations\/0\/tokenSerialNumber\): expected string \(YAML reads 014010008031 as a number: quote it, '014010008031'\)\.$/,
     ],
+    ['number.json', '{\n  "registrations": [{ "user": "u-1", "deviceSerialNumber": 140100080 }]\n}\n', /, line 2 \(\/registrations\/0\/deviceSerialNumber\): expected string\.$/],
     ['member.yaml', 'users:\n  - email: a@example.com\n    nickname: Al\n', /, line 3 \(\/users\/0\/nickname\): unexpected property\.$/],
     ['missing.yaml', 'users:\n  - firstName: Al\n', /, line 2 \(\/users\/0\/email\): expected required property\.$/],
     ['list.yaml', '- users\n', /, line 1 \(the whole file\): expected object\.$/],
