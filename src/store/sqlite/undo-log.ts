@@ -16,7 +16,7 @@ import type Database from 'better-sqlite3';
  * AUTOINCREMENT ids (the audit trail's `seq`) go on from the same number.
  */
 export interface UndoLog {
-  /** Forgets what was recorded and records from here on. */
+  /** Forgets what was recorded and records from here on (the first mark installs the log). */
   mark(): void;
   /** How many row changes are recorded. */
   size(): number;
@@ -49,34 +49,23 @@ function triggersOf(db: Database.Database, table: string, n: number): string {
     END;`;
 }
 
-/** The undo log of `db`, a connection that writes and has no open transaction. */
+/**
+ * The undo log of `db`, a connection that writes. Nothing is recorded until the first `mark`,
+ * which installs the log and its triggers (with no transaction open): the changes made before it,
+ * a large seed's, cost nothing extra.
+ */
 export function makeUndoLog(db: Database.Database): UndoLog {
-  // The log and its triggers live in memory with the connection, whatever the build's default.
-  db.pragma('temp_store = MEMORY');
-  const tables = (
-    db.prepare("SELECT name FROM main.sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name").pluck().all() as string[]
-  );
-  const hasSequence = db.prepare("SELECT 1 FROM main.sqlite_schema WHERE name = 'sqlite_sequence'").pluck().get() !== undefined;
-  db.exec(`
-    DROP TABLE IF EXISTS temp.undo_log;
-    CREATE TEMP TABLE undo_log (seq INTEGER PRIMARY KEY, sql TEXT NOT NULL);
-    ${tables.map((table, n) => triggersOf(db, table, n)).join('\n')}
-  `);
-  const count = db.prepare('SELECT count(*) FROM temp.undo_log').pluck();
-  const newestFirst = db.prepare('SELECT sql FROM temp.undo_log ORDER BY seq DESC').pluck();
-  const forget = db.prepare('DELETE FROM temp.undo_log');
-  const sequences = hasSequence ? db.prepare('SELECT name, seq FROM main.sqlite_sequence') : undefined;
-  const clearSequences = hasSequence ? db.prepare('DELETE FROM main.sqlite_sequence') : undefined;
-  const putSequence = hasSequence ? db.prepare('INSERT INTO main.sqlite_sequence (name, seq) VALUES (?, ?)') : undefined;
-  let marked: Array<{ name: string; seq: number }> = [];
-
+  let installed: ReturnType<typeof install> | undefined;
   return {
     mark() {
-      forget.run();
-      marked = (sequences?.all() ?? []) as typeof marked;
+      installed ??= install(db);
+      installed.forget.run();
+      installed.marked = (installed.sequences?.all() ?? []) as typeof installed.marked;
     },
-    size: () => count.get() as number,
+    size: () => (installed ? (installed.count.get() as number) : 0),
     rewind() {
+      if (!installed) return;
+      const { newestFirst, forget, clearSequences, putSequence, marked } = installed;
       db.exec('BEGIN IMMEDIATE');
       try {
         db.pragma('defer_foreign_keys = ON');
@@ -93,5 +82,27 @@ export function makeUndoLog(db: Database.Database): UndoLog {
         throw error;
       }
     },
+  };
+}
+
+/** The TEMP log table and the triggers of every table of `main`, and the statements that use them. */
+function install(db: Database.Database) {
+  // The log and its triggers live in memory with the connection, whatever the build's default.
+  db.pragma('temp_store = MEMORY');
+  const tables = db.prepare("SELECT name FROM main.sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name").pluck().all() as string[];
+  const hasSequence = db.prepare("SELECT 1 FROM main.sqlite_schema WHERE name = 'sqlite_sequence'").pluck().get() !== undefined;
+  db.exec(`
+    DROP TABLE IF EXISTS temp.undo_log;
+    CREATE TEMP TABLE undo_log (seq INTEGER PRIMARY KEY, sql TEXT NOT NULL);
+    ${tables.map((table, n) => triggersOf(db, table, n)).join('\n')}
+  `);
+  return {
+    count: db.prepare('SELECT count(*) FROM temp.undo_log').pluck(),
+    newestFirst: db.prepare('SELECT sql FROM temp.undo_log ORDER BY seq DESC').pluck(),
+    forget: db.prepare('DELETE FROM temp.undo_log'),
+    sequences: hasSequence ? db.prepare('SELECT name, seq FROM main.sqlite_sequence') : undefined,
+    clearSequences: hasSequence ? db.prepare('DELETE FROM main.sqlite_sequence') : undefined,
+    putSequence: hasSequence ? db.prepare('INSERT INTO main.sqlite_sequence (name, seq) VALUES (?, ?)') : undefined,
+    marked: [] as Array<{ name: string; seq: number }>,
   };
 }
