@@ -207,7 +207,7 @@ export async function readSeedFile(path: string): Promise<SeedFile> {
     const error = doc.errors[0];
     if (error) throw fileError(path, position(error.pos[0]), error.message.replace(/\.$/, ''));
     // A file of comments alone seeds nothing.
-    value = doc.toJS({ maxAliasCount: 1000 }) ?? {};
+    value = doc.toJS() ?? {};
   } else {
     try {
       value = JSON.parse(text);
