@@ -130,7 +130,7 @@ const catalog = {
     description: 'The emulator control API needs the control token that emulate printed (Authorization: Bearer <controlToken>).',
   },
   EMULATOR_INVALID: { status: 400, description: (what: string, where: string, rule: string) => `Invalid ${what}: ${where} ${rule}.` },
-  SEED_UNSUPPORTED: { status: 400, description: (section: string) => `The seed section '${section}' is not supported yet.` },
+  SEED_FILE_INVALID: { status: 400, description: (file: string, where: string, problem: string) => `Seed file ${file}, ${where}: ${problem}.` },
   FAULT_NOT_FOUND: { status: 404, description: (id: string) => `Fault rule ${id} not found` },
 } as const satisfies Record<
   string,

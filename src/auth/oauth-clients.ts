@@ -1,5 +1,6 @@
-import { createPublicKey, generateKeyPairSync, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPair, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { OAUTH_ISSUER_PATH } from '../contract/limits.ts';
 import { auditEvent } from '../domain/audit.ts';
 import type { Clock } from '../domain/clock.ts';
@@ -63,9 +64,65 @@ export interface CreateClientInput {
   alg?: OAuthAlg;
   /** A public key the client made (PEM or JWK text); without it a key pair is made here. */
   publicKey?: string;
+  /** The pair's private key (PEM) when the caller already has a pair for the client to use (the emulator keeps some made earlier). */
+  privateKeyPem?: string;
   description?: string | null;
   /** Folder for the private JWK file of a key made here. */
   saveTo?: string;
+  /** Default: a new UUID. The emulator lets a test pin it. */
+  clientId?: string;
+}
+
+/** What the private JWK file of a key made here holds: the JWK's own members, named first as RFC 7517 lists them, as pydplus loads it. */
+export type ClientJwkFile = JsonWebKey & { kty: string; kid: string; alg: OAuthAlg; use: 'sig' };
+
+const makePair = promisify(generateKeyPair);
+
+/**
+ * A client as `create` registers it, not stored yet: a public key given is checked against the
+ * algorithm; otherwise the pair is the one given or one made here (RSA-2048 for RS256, P-256 for
+ * ES256), and `jwkFile` is what its private JWK file is to hold.
+ */
+export async function newOAuthClient(input: CreateClientInput, createdAt: string): Promise<{ client: OAuthClient; jwkFile?: ClientJwkFile }> {
+  if (input.alg !== undefined && !OAUTH_ALGS.includes(input.alg)) throw apiError('BAD_PUBLIC_KEY', `alg ${String(input.alg)} is not RS256 or ES256`);
+  let publicKey: KeyObject;
+  let kid: string | undefined;
+  let alg: OAuthAlg;
+  let privateJwk: JsonWebKey | undefined;
+  if (input.publicKey !== undefined) {
+    const given = parsePublicKey(input.publicKey);
+    if (given.alg !== undefined && !(OAUTH_ALGS as readonly string[]).includes(given.alg)) {
+      throw apiError('BAD_PUBLIC_KEY', `the JWK's alg ${given.alg} is not RS256 or ES256`);
+    }
+    alg = input.alg ?? (given.alg as OAuthAlg | undefined) ?? algOfKey(given.key);
+    if (given.alg !== undefined && given.alg !== alg) throw apiError('BAD_PUBLIC_KEY', `the JWK says alg ${given.alg}, not ${alg}`);
+    publicKey = given.key;
+    kid = given.kid;
+  } else {
+    let privateKey: KeyObject;
+    if (input.privateKeyPem !== undefined) {
+      privateKey = createPrivateKey(input.privateKeyPem);
+      alg = input.alg ?? algOfKey(privateKey);
+    } else {
+      alg = input.alg ?? 'RS256';
+      ({ privateKey } = alg === 'ES256' ? await makePair('ec', { namedCurve: 'P-256' }) : await makePair('rsa', { modulusLength: 2048 }));
+    }
+    publicKey = createPublicKey(privateKey);
+    privateJwk = privateKey.export({ format: 'jwk' });
+  }
+  const problem = keyProblem(alg, publicKey);
+  if (problem) throw apiError('BAD_PUBLIC_KEY', problem);
+  kid ??= jwkThumbprint(publicKey.export({ format: 'jwk' }));
+  const client: OAuthClient = {
+    clientId: input.clientId ?? randomUUID(),
+    description: input.description ?? null,
+    scopes: input.scopes,
+    alg,
+    kid,
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string,
+    createdAt,
+  };
+  return { client, ...(privateJwk ? { jwkFile: { kty: privateJwk.kty!, kid, alg, use: 'sig' as const, ...privateJwk } } : {}) };
 }
 
 /**
@@ -80,40 +137,7 @@ export function makeOAuthClientService({ store, clock }: { store: Store; clock: 
      * commit fails.
      */
     async create(actor: Actor, input: CreateClientInput): Promise<{ client: OAuthClient; privateJwk?: JsonWebKey; path?: string }> {
-      if (input.alg !== undefined && !OAUTH_ALGS.includes(input.alg)) throw apiError('BAD_PUBLIC_KEY', `alg ${String(input.alg)} is not RS256 or ES256`);
-      let publicKey: KeyObject;
-      let kid: string | undefined;
-      let alg: OAuthAlg;
-      let privateJwk: JsonWebKey | undefined;
-      if (input.publicKey !== undefined) {
-        const given = parsePublicKey(input.publicKey);
-        if (given.alg !== undefined && !(OAUTH_ALGS as readonly string[]).includes(given.alg)) {
-          throw apiError('BAD_PUBLIC_KEY', `the JWK's alg ${given.alg} is not RS256 or ES256`);
-        }
-        alg = input.alg ?? (given.alg as OAuthAlg | undefined) ?? algOfKey(given.key);
-        if (given.alg !== undefined && given.alg !== alg) throw apiError('BAD_PUBLIC_KEY', `the JWK says alg ${given.alg}, not ${alg}`);
-        publicKey = given.key;
-        kid = given.kid;
-      } else {
-        alg = input.alg ?? 'RS256';
-        const pair = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
-        publicKey = pair.publicKey;
-        privateJwk = pair.privateKey.export({ format: 'jwk' });
-      }
-      const problem = keyProblem(alg, publicKey);
-      if (problem) throw apiError('BAD_PUBLIC_KEY', problem);
-      kid ??= jwkThumbprint(publicKey.export({ format: 'jwk' }));
-      const client: OAuthClient = {
-        clientId: randomUUID(),
-        description: input.description ?? null,
-        scopes: input.scopes,
-        alg,
-        kid,
-        publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string,
-        createdAt: clock.nowIso(),
-      };
-      // The file pydplus loads as it is: the JWK's own members, named first as RFC 7517 lists them.
-      const jwkFile = privateJwk && { kty: privateJwk.kty, kid, alg, use: 'sig', ...privateJwk };
+      const { client, jwkFile } = await newOAuthClient(input, clock.nowIso());
       const path = jwkFile && input.saveTo !== undefined ? await writeSecretFile(input.saveTo, `${client.clientId}.json`, jwkFile) : undefined;
       try {
         await store.transaction(async (tx) => {
@@ -124,7 +148,7 @@ export function makeOAuthClientService({ store, clock }: { store: Store; clock: 
         if (path) await rm(path, { force: true });
         throw error;
       }
-      return { client, ...(jwkFile ? { privateJwk: jwkFile as JsonWebKey } : {}), ...(path ? { path } : {}) };
+      return { client, ...(jwkFile ? { privateJwk: jwkFile } : {}), ...(path ? { path } : {}) };
     },
 
     /** Removes a client: its access tokens are refused from the next request on, on every instance. */

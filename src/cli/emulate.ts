@@ -17,9 +17,9 @@ export function registerEmulateCommand(program: Command): void {
   program
     .command('emulate')
     .description(
-      'run the server for integration tests: a throwaway store, seeded, with the control API under /_emulator/ (reset, seed, clock, faults, request journal); prints one JSON line (base URL, control token, key files) once it listens',
+      'run the server for integration tests: a throwaway store, seeded, with the control API under /_emulator/ (reset, seed, clock, faults, request journal); prints one JSON line (base URL, control token, key files, an OAuth client with every scope) once it listens',
     )
-    .option('--seed <file>', 'JSON file of users, registrations and keys to start with, and to go back to on reset')
+    .option('--seed <file>', 'YAML (.yaml, .yml) or JSON file of users, registrations, keys and OAuth clients to start with, and to go back to on reset')
     .option('--demo', "load the users and DS100s that the vendor's published examples need")
     .option('--tls-self-signed', 'serve HTTPS with a certificate from a CA made for this run (the JSON line names it as caFile)')
     .option('--host <host>', 'address to listen on', '127.0.0.1')

@@ -2,7 +2,6 @@ import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { makeKeyService } from '../auth/keys.ts';
 import { systemClock } from '../domain/clock.ts';
-import { DEMO_ADMIN_EMAIL, consoleBase, inviteDemoAdmin } from '../auth/admins.ts';
 import { loadDemo } from '../domain/demo-seed.ts';
 import { startAuditPruning } from '../domain/retention.ts';
 import type { Actor } from '../domain/types.ts';
@@ -229,6 +228,7 @@ export function registerServeCommand(program: Command): void {
         console.log(`            REQUESTS_CA_BUNDLE=${files.caFile} (Python requests), NODE_EXTRA_CA_CERTS=${files.caFile} (Node), ds100-admin otp ... --ca ${files.caFile}`);
       }
       if (o.demo && o.console) {
+        const { DEMO_ADMIN_EMAIL, consoleBase, inviteDemoAdmin } = await import('../auth/admins.ts');
         const invited = await inviteDemoAdmin(store, systemClock, serverActor, publicUrl);
         console.log(invited ? `console: enrol the demo SuperAdmin ${DEMO_ADMIN_EMAIL} at ${invited}` : `console: the demo SuperAdmin ${DEMO_ADMIN_EMAIL} is enrolled; sign in at ${consoleBase(publicUrl)}/console/`);
       }

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import type { FastifyServerOptions } from 'fastify';
 import { REST_BASE_PATH } from '../contract/limits.ts';
 import { loadDemo } from '../domain/demo-seed.ts';
-import { ROLES, type Actor, type Role } from '../domain/types.ts';
+import { oauthIssuer } from '../auth/oauth-clients.ts';
+import { makeSigningKeys } from '../auth/signing-keys.ts';
+import { ROLES, SCOPES, type Actor, type Role } from '../domain/types.ts';
 import { DEFAULT_RATE_LIMITS, REDACTED_PATHS, buildApp, type RateLimits } from '../http/app.ts';
 import { makeMemoryRateLimiter, type RateLimiter } from '../ratelimit/limiter.ts';
 import { makeEmulatorClock } from './clock.ts';
@@ -14,7 +16,7 @@ import { makeFaults } from './faults.ts';
 import { makeJournal } from './journal.ts';
 import { pooledKeyPairs } from './key-pool.ts';
 import { CONTROL_PREFIX, installEmulator } from './plugin.ts';
-import { applySeed, checkSeed, readSeedFile, type Seed, type SeedResult } from './seed.ts';
+import { applySeed, checkSeed, inSeedFile, readSeedFile, type Seed, type SeedInput, type SeedResult } from './seed.ts';
 import { EmulatorControl } from './control-client.ts';
 
 export { EmulatorControl } from './control-client.ts';
@@ -24,7 +26,7 @@ export type { FaultInput, FaultRule } from './faults.ts';
 export type { JournalEntry, JournalFilter } from './journal.ts';
 
 export interface EmulatorOptions {
-  /** The records to start with (and to go back to on reset): a seed, or the path of a JSON seed file. */
+  /** The records to start with (and to go back to on reset): a seed, or the path of a seed file (JSON, or YAML named `.yaml`/`.yml`). */
   seed?: Seed | string;
   /** Load the directory of the vendor's published examples too (`serve --demo`). */
   demo?: boolean;
@@ -46,7 +48,7 @@ export interface EmulatorInfo {
   baseUrl: string;
   /** The admin REST URL, as in a key file: `{baseUrl}/AdminInterface/restapi`. */
   restApiUrl: string;
-  /** Where the OAuth token endpoint will be found; OAuth clients are not served yet. */
+  /** The OAuth issuer, `{baseUrl}/oauth`: the token endpoint is `{issuerUrl}/token` (contract 10). */
   issuerUrl: string;
   /** `{baseUrl}/_emulator`. */
   controlUrl: string;
@@ -57,9 +59,15 @@ export interface EmulatorInfo {
   /** Every key of the seed, with its key file. */
   keys: SeedResult['keys'];
   /** The records the start-up seed made, by id. */
-  seeded: Omit<SeedResult, 'keys'>;
-  /** The JWK of an OAuth client: null until the server has OAuth clients. */
-  oauthClientJwkFile: string | null;
+  seeded: Omit<SeedResult, 'keys' | 'oauthClients'>;
+  /**
+   * An OAuth client with every scope, ready to use: the first such client of the seed whose key
+   * the emulator made, or one made for it. Its private JWK file (mode 0600) is `oauthClientJwkFile`.
+   */
+  oauthClientId: string;
+  oauthClientJwkFile: string;
+  /** Every OAuth client of the seed and the default one, with its private JWK file (null for a public key the seed gave). */
+  oauthClients: SeedResult['oauthClients'];
   /** The CA file under `tlsSelfSigned` (trust it to reach `baseUrl`); null over plain HTTP. */
   caFile: string | null;
   /** The throwaway folder of the database and key files, removed by `close`. */
@@ -89,7 +97,9 @@ const scratchRoot = (): string => (existsSync('/dev/shm') ? '/dev/shm' : tmpdir(
  * ```
  */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
-  const seed = typeof options.seed === 'string' ? await readSeedFile(options.seed) : checkSeed(options.seed ?? {});
+  // A seed file that is wrong is refused before anything is made or started.
+  const file = typeof options.seed === 'string' ? await readSeedFile(options.seed) : undefined;
+  const seed = file ? file.seed : checkSeed(options.seed ?? {});
   const dataDir = await mkdtemp(join(scratchRoot(), 'ds100-emulate-'));
   const keyDir = join(dataDir, 'keys');
   const closers: Array<() => Promise<void>> = [() => rm(dataDir, { recursive: true, force: true })];
@@ -116,13 +126,22 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       publicUrl: () => baseUrl,
       rateLimits,
       limiter,
+      // No console: its administrators enrol passkeys in a tenant that a test harness throws away.
+      console: false,
       logger: options.logger ? { ...(options.logger === true ? {} : options.logger), redact: REDACTED_PATHS } : false,
     });
     closers.push(() => app.close());
     const controlToken = randomBytes(32).toString('base64url');
     const faults = makeFaults();
     const journal = makeJournal();
-    const seedNow = (s: Seed) => applySeed(s, { store: resettable.store, clock, actor: seeder, publicUrl: baseUrl, keyDir });
+    // Key and JWK files of records seeded after start-up go with them on reset.
+    let started = false;
+    const laterFiles: string[] = [];
+    const seedNow = async (s: SeedInput): Promise<SeedResult> => {
+      const made = await applySeed(s, { store: resettable.store, clock, actor: seeder, publicUrl: baseUrl, keyDir });
+      if (started) laterFiles.push(...made.keys.map((k) => k.keyFile), ...made.oauthClients.flatMap((c) => (c.jwkFile ? [c.jwkFile] : [])));
+      return made;
+    };
     installEmulator(app, {
       controlToken,
       faults,
@@ -132,6 +151,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       seed: seedNow,
       async reset() {
         await resettable.restore();
+        await Promise.all(laterFiles.splice(0).map((path) => rm(path, { force: true })));
         clock.reset();
         buckets = makeMemoryRateLimiter(clock);
         faults.clear();
@@ -146,25 +166,40 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     baseUrl = `${selfSigned ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
 
     if (options.demo) await loadDemo(resettable.store, clock, seeder);
-    // A key per role the seed names none for, so that a test can call as any role at once.
+    // The server's token signing key, made now rather than by the first grant: part of the
+    // seeded state, it survives a reset, as the access tokens it signed do (until they expire).
+    await makeSigningKeys({ store: resettable.store, clock }).current();
+    // A key per role the seed names none for, so that a test can call as any role at once, and an
+    // OAuth client with every scope unless the seed has one whose key the emulator makes.
     const missing = ROLES.filter((role) => !(seed.keys ?? []).some((k) => k.role === role));
-    const pairs = await pooledKeyPairs(missing.length);
+    const hasDefaultClient = (seed.oauthClients ?? []).some((c) => c.publicKey === undefined && (c.scopes === undefined || SCOPES.every((s) => c.scopes!.includes(s))));
+    const pairs = await pooledKeyPairs(missing.length + (hasDefaultClient ? 0 : 1));
     const defaults = missing.map((role, i) => ({ role, description: `emulator ${role}`, privateKeyPem: pairs[i]!.privateKeyPem }));
-    const made = await seedNow({ ...seed, keys: [...(seed.keys ?? []), ...defaults] });
+    const defaultClient = hasDefaultClient ? [] : [{ description: 'emulator default: every scope', privateKeyPem: pairs[missing.length]!.privateKeyPem }];
+    let made: SeedResult;
+    try {
+      made = await seedNow({ ...seed, keys: [...(seed.keys ?? []), ...defaults], oauthClients: [...(seed.oauthClients ?? []), ...defaultClient] });
+    } catch (error) {
+      throw file ? await inSeedFile(file, error) : error;
+    }
     await resettable.snapshot();
+    started = true;
+    const oauthClient = made.oauthClients.find((c) => c.jwkFile !== null && SCOPES.every((s) => c.scopes.includes(s)))!;
 
     const keyFiles = {} as Record<Role, string>;
     for (const k of made.keys) keyFiles[k.role] ??= k.keyFile;
     const info: EmulatorInfo = {
       baseUrl,
       restApiUrl: `${baseUrl}${REST_BASE_PATH}`,
-      issuerUrl: baseUrl,
+      issuerUrl: oauthIssuer(baseUrl),
       controlUrl: `${baseUrl}${CONTROL_PREFIX}`,
       controlToken,
       keyFiles,
       keys: made.keys,
       seeded: { users: made.users, registrations: made.registrations },
-      oauthClientJwkFile: null,
+      oauthClientId: oauthClient.clientId,
+      oauthClientJwkFile: oauthClient.jwkFile!,
+      oauthClients: made.oauthClients,
       caFile: selfSigned?.files.caFile ?? null,
       dataDir,
     };

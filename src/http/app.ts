@@ -31,7 +31,7 @@ import { registerApiRoutes } from './route.ts';
 import { DEFAULT_RATE_LIMITS, connectionLimits, proxyTrust, type ConnectionLimits, type RateLimits, type TrustedProxies } from './settings.ts';
 import { BODY_LIMIT } from '../contract/limits.ts';
 import { DEFAULT_CUSTOMER_NAME } from '../domain/types.ts';
-import { BUILT_ASSETS, installConsole, type SignInLimits } from './console/index.ts';
+import type { SignInLimits } from './console/session.ts';
 
 export * from './settings.ts';
 
@@ -207,15 +207,23 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     ...exportLogRoutes(eventLog),
   ]);
   if (options.console !== false) {
-    installConsole(app, {
-      store,
-      clock,
-      publicUrl,
-      limiter: metrics.limiter,
-      credentials,
-      directory,
-      assets: options.console?.assets ?? BUILT_ASSETS,
-      ...(options.console?.signInLimits ? { signInLimits: options.console.signInLimits } : {}),
+    const consoleOptions = options.console;
+    // Loaded as the app gets ready, not with this file: the console's modules (WebAuthn and the
+    // certificate parsers it brings) are most of what a start loads, and `emulate`, `serve
+    // --no-console` and the other commands never use them. Its routes and request decoration
+    // live in a context of their own, under the root's hooks and error handler as before.
+    void app.register(async (scope) => {
+      const { BUILT_ASSETS, installConsole } = await import('./console/index.ts');
+      installConsole(scope, {
+        store,
+        clock,
+        publicUrl,
+        limiter: metrics.limiter,
+        credentials,
+        directory,
+        assets: consoleOptions?.assets ?? BUILT_ASSETS,
+        ...(consoleOptions?.signInLimits ? { signInLimits: consoleOptions.signInLimits } : {}),
+      });
     });
   }
   return Object.assign(app, { verifier, oauth });

@@ -4,10 +4,10 @@
  * the SDK's retries seen through injected faults and the journal.
  */
 import assert from 'node:assert/strict';
-import { createPrivateKey, sign as rsaSign } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createPrivateKey, generateKeyPairSync, sign as rsaSign } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { ConnectionError, Ds100AdminClient, ServerError, type RetryEvent } from '@ds100-admin/sdk';
+import { ConnectionError, Ds100AdminClient, OAuthTokenError, ServerError, type RetryEvent } from '@ds100-admin/sdk';
 import { startEmulator, type Emulator } from '../../src/emulator/index.ts';
 import { EmulatorControlError } from '../../src/emulator/control-client.ts';
 import { API, startServer } from '../support/server.ts';
@@ -19,6 +19,7 @@ const LOOKUP = `${API}/v1/ds100/lookup`;
 const seed = {
   users: [{ id: USER, email: 'pat.seed@example.com', firstName: 'Pat', lastName: 'Seed' }],
   registrations: [{ user: USER, deviceSerialNumber: DEVICE, tokenSerialNumber: TOKEN, tokenStatus: 'Disabled' as const, pinSet: true }],
+  oauthClients: [{ clientId: 'seed-reader', scopes: ['rsa.authenticator.ds100.read' as const], alg: 'ES256' as const, description: 'reads DS100s' }],
 };
 
 let emulator: Emulator;
@@ -115,14 +116,15 @@ describe('seed and reset', () => {
     assert.equal(added.keys.length, 1);
     assert.ok(readFileSync(added.keys[0]!.keyFile, 'utf8').includes(added.keys[0]!.accessId));
     await sdk.lookupUser({ email: 'later@example.com' });
+    const gone = await Ds100AdminClient.fromKeyFile(added.keys[0]!.keyFile, { retry: false });
 
     const { tookMs } = await emulator.control.reset();
     assert.equal(typeof tookMs, 'number');
     const [record] = await sdk.lookupDs100({ deviceSerialNumber: DEVICE });
     assert.equal(record?.tokenStatus, 'Disabled');
     await assert.rejects(sdk.lookupUser({ email: 'later@example.com' }), { status: 404 });
-    const gone = await Ds100AdminClient.fromKeyFile(added.keys[0]!.keyFile, { retry: false });
     await assert.rejects(gone.lookupDs100({ deviceSerialNumber: DEVICE }), { status: 403 });
+    assert.equal(existsSync(added.keys[0]!.keyFile), false, 'the key file of a key seeded after start-up goes with it');
   });
 
   test('a seed that breaks a rule is refused whole, naming the record', async () => {
@@ -137,11 +139,92 @@ describe('seed and reset', () => {
     await assert.rejects(emulator.control.seed({ users: [{ email: 7 }] } as never), (e: EmulatorControlError) => e.status === 400 && /\/users\/0\/email/.test(e.message));
   });
 
-  test('OAuth clients in a seed are refused as not supported yet', async () => {
-    await assert.rejects(
-      emulator.control.seed({ oauthClients: [{ clientId: 'x' }] }),
-      (e: EmulatorControlError) => e.status === 400 && /'oauthClients' is not supported yet/.test(e.message),
-    );
+});
+
+describe('OAuth clients', () => {
+  /** An SDK client of an OAuth client, from its JWK file or JWK. */
+  const oauthClient = (clientId: string, key: { jwkFile: string } | { jwk: object }) =>
+    Ds100AdminClient.fromOAuthClient({ ...key, clientId, issuer: emulator.issuerUrl, retry: false } as Parameters<typeof Ds100AdminClient.fromOAuthClient>[0]);
+  const refusedAsUnknown = (e: unknown) => e instanceof OAuthTokenError && e.status === 401 && /invalid_client/.test(e.message);
+
+  test('the start-up line names a default client with every scope, whose JWK file gets a token that reads and changes', async () => {
+    assert.equal(emulator.issuerUrl, `${emulator.baseUrl}/oauth`);
+    assert.equal(statSync(emulator.oauthClientJwkFile).mode & 0o777, 0o600);
+    const jwk = JSON.parse(readFileSync(emulator.oauthClientJwkFile, 'utf8')) as Record<string, string>;
+    assert.deepEqual([jwk.kty, jwk.alg, jwk.use, typeof jwk.d, typeof jwk.kid], ['RSA', 'RS256', 'sig', 'string', 'string']);
+    const listed = emulator.oauthClients.find((c) => c.clientId === emulator.oauthClientId);
+    assert.deepEqual([listed?.jwkFile, listed?.scopes.length], [emulator.oauthClientJwkFile, 6]);
+
+    const sdk = await oauthClient(emulator.oauthClientId, { jwkFile: emulator.oauthClientJwkFile });
+    assert.equal((await sdk.lookupUser({ email: 'pat.seed@example.com' })).id, USER);
+    const [enabled] = await sdk.enableOtp({ deviceSerialNumber: DEVICE, userId: USER });
+    assert.equal(enabled?.tokenStatus, 'Enabled');
+    const [changed] = await emulator.control.requests({ path: '/v1/ds100/enable/otp' });
+    assert.deepEqual(changed?.caller, { accessId: emulator.oauthClientId, role: null, verified: true });
+  });
+
+  test('a client of the start-up seed keeps its pinned id and scopes, and is refused what they do not cover, before and after a reset', async () => {
+    const seeded = emulator.oauthClients.find((c) => c.clientId === 'seed-reader');
+    assert.deepEqual([seeded?.alg, seeded?.scopes], ['ES256', ['rsa.authenticator.ds100.read']]);
+    for (let round = 0; round < 2; round++) {
+      const reader = await oauthClient('seed-reader', { jwkFile: seeded!.jwkFile! });
+      assert.equal((await reader.lookupDs100({ deviceSerialNumber: DEVICE }))[0]?.tokenSerialNumber, TOKEN);
+      await assert.rejects(reader.lookupUser({ email: 'pat.seed@example.com' }), { status: 403 });
+      await emulator.control.reset();
+    }
+  });
+
+  test('seeded through the control API: one whose key the emulator makes, one with the public JWK a test made; a reset drops both and the file', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const privateJwk = { ...privateKey.export({ format: 'jwk' }), alg: 'ES256' };
+    const added = await emulator.control.seed({
+      users: [{ id: 'oauth-user', email: 'oauth.user@example.com' }],
+      oauthClients: [
+        { clientId: 'made-here', scopes: ['rsa.user.read'], alg: 'ES256' },
+        { clientId: 'brought', scopes: ['rsa.user.read', 'rsa.authenticator.ds100.read'], publicKey: publicKey.export({ format: 'jwk' }) },
+      ],
+    });
+    assert.deepEqual(added.users, ['oauth-user']);
+    const [madeHere, brought] = added.oauthClients;
+    assert.deepEqual([madeHere?.clientId, madeHere?.alg, brought?.clientId, brought?.alg, brought?.jwkFile], ['made-here', 'ES256', 'brought', 'ES256', null]);
+    assert.equal(statSync(madeHere!.jwkFile!).mode & 0o777, 0o600);
+
+    const viaFile = await oauthClient('made-here', { jwkFile: madeHere!.jwkFile! });
+    const viaJwk = await oauthClient('brought', { jwk: privateJwk });
+    assert.equal((await viaFile.lookupUser({ email: 'oauth.user@example.com' })).id, 'oauth-user');
+    assert.equal((await viaJwk.lookupDs100({ deviceSerialNumber: DEVICE }))[0]?.userId, USER);
+
+    await emulator.control.reset();
+    assert.equal(existsSync(madeHere!.jwkFile!), false, 'the JWK file of a client seeded after start-up goes with it');
+    await assert.rejects((await oauthClient('brought', { jwk: privateJwk })).lookupDs100({ deviceSerialNumber: DEVICE }), refusedAsUnknown);
+    await assert.rejects((await oauthClient('made-here', { jwk: privateJwk })).lookupUser({ email: 'pat.seed@example.com' }), refusedAsUnknown);
+    const stillThere = await oauthClient(emulator.oauthClientId, { jwkFile: emulator.oauthClientJwkFile });
+    assert.equal((await stillThere.lookupUser({ email: 'pat.seed@example.com' })).id, USER);
+    // The pinned id, and its file name, are free again.
+    const again = await emulator.control.seed({ oauthClients: [{ clientId: 'made-here', alg: 'ES256' }] });
+    assert.equal(again.oauthClients[0]?.jwkFile, madeHere!.jwkFile);
+  });
+
+  test('a seed with a client that cannot be is refused whole, naming the client', async () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const refusals: Array<[unknown, RegExp]> = [
+      [[{ clientId: 'seed-reader' }], /oauthClients\/0: Invalid seed: seed-reader is the id of an OAuth client already there/],
+      [[{ clientId: 'twice' }, { clientId: 'twice' }], /oauthClients\/1: Invalid seed: twice is the id of an earlier client/],
+      [[{ publicKey: privateKey.export({ format: 'jwk' }) }], /oauthClients\/0: The public key cannot be used: the JWK holds a private key/],
+      [[{ publicKey: '-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----' }], /oauthClients\/0: The public key cannot be used/],
+      [[{ scopes: ['rsa.everything'] }], /\/oauthClients\/0\/scopes\/0/],
+      [[{ scopes: [] }], /\/oauthClients\/0\/scopes/],
+      [[{ clientId: '../escape' }], /\/oauthClients\/0\/clientId/],
+      [[{ alg: 'HS256' }], /\/oauthClients\/0\/alg/],
+    ];
+    for (const [oauthClients, message] of refusals) {
+      await assert.rejects(
+        emulator.control.seed({ users: [{ id: 'not-made', email: 'not.made@example.com' }], oauthClients } as never),
+        (e: EmulatorControlError) => e.status === 400 && message.test(e.message),
+        JSON.stringify(oauthClients),
+      );
+    }
+    await assert.rejects((await client()).lookupUser({ email: 'not.made@example.com' }), { status: 404 });
   });
 });
 

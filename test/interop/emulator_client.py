@@ -1,9 +1,10 @@
 """A Python team's integration test against `ds100-admin emulate`, with requests and PyJWT only.
 
 Run by test/interop/python.test.ts as `/usr/bin/python3 emulator_client.py <ds100-admin bin>`:
-it starts `ds100-admin emulate` with a seed, reads the JSON line, signs tokens from the key file
-as the vendor's Python clients do, injects a 503 and a 429, reads the journal, and checks that a
-token expired by moving the emulated clock is refused. Any failed check exits non-zero.
+it starts `ds100-admin emulate` with a YAML seed, reads the JSON line, signs tokens from the key
+file as the vendor's Python clients do, gets an OAuth access token with the default client's JWK
+file as pydplus does, injects a 503 and a 429, reads the journal, and checks that a token expired
+by moving the emulated clock is refused. Any failed check exits non-zero.
 """
 import json
 import os
@@ -12,24 +13,34 @@ import sys
 import tempfile
 import time
 import unittest
+import uuid
 
 import jwt
 import requests
+from jwt.algorithms import RSAAlgorithm
 
 BIN = sys.argv.pop(1) if len(sys.argv) > 1 else "ds100-admin"
-SEED = {
-    "users": [{"id": "py-user-1", "email": "py.user@example.com", "firstName": "Py", "lastName": "User"}],
-    "registrations": [
-        {"user": "py-user-1", "deviceSerialNumber": "160100001", "tokenSerialNumber": "016010000131", "tokenStatus": "Enabled"}
-    ],
-}
+# YAML, as a suite keeps it beside its tests (no YAML library needed to write it). Serial numbers
+# are quoted: unquoted, YAML reads them as numbers.
+SEED = """
+users:
+  - id: py-user-1
+    email: py.user@example.com
+    firstName: Py
+    lastName: User
+registrations:
+  - user: py-user-1
+    deviceSerialNumber: "160100001"
+    tokenSerialNumber: "016010000131"
+    tokenStatus: Enabled
+"""
 
 
 class EmulatorTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        seed_file = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-        json.dump(SEED, seed_file)
+        seed_file = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        seed_file.write(SEED)
         seed_file.close()
         cls.seed_file = seed_file.name
         cls.proc = subprocess.Popen(
@@ -69,7 +80,7 @@ class EmulatorTest(unittest.TestCase):
         )
 
     def test_json_line(self):
-        for name in ("baseUrl", "restApiUrl", "issuerUrl", "controlUrl", "controlToken", "keyFiles"):
+        for name in ("baseUrl", "restApiUrl", "issuerUrl", "controlUrl", "controlToken", "keyFiles", "oauthClientId", "oauthClientJwkFile"):
             self.assertIn(name, self.info)
         self.assertEqual(sorted(self.info["keyFiles"]), ["HelpDeskAdmin", "ReadOnly", "SuperAdmin"])
 
@@ -113,6 +124,32 @@ class EmulatorTest(unittest.TestCase):
         self.assertEqual(refused.status_code, 403)
         self.assertEqual(refused.json()["message"], "Expired Access Token is not allowed")
         self.assertEqual(self.lookup(self.token(now=time.time() + 7200)).status_code, 200)
+
+    def test_oauth_default_client(self):
+        # The client credentials grant with a private-key JWT (RFC 7523), as pydplus makes it.
+        with open(self.info["oauthClientJwkFile"]) as f:
+            jwk = json.load(f)
+        token_endpoint = self.info["issuerUrl"] + "/token"
+        now = int(time.time())
+        assertion = jwt.encode(
+            {"iss": self.info["oauthClientId"], "sub": self.info["oauthClientId"], "aud": token_endpoint,
+             "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())},
+            RSAAlgorithm.from_jwk(json.dumps(jwk)),
+            algorithm=jwk["alg"],
+            headers={"kid": jwk["kid"]},
+        )
+        grant = requests.post(token_endpoint, data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+            "scope": "rsa.authenticator.ds100.read",
+        })
+        self.assertEqual(grant.status_code, 200, grant.text)
+        answer = self.lookup(grant.json()["access_token"])
+        self.assertEqual(answer.status_code, 200, answer.text)
+        self.assertEqual([r["tokenSerialNumber"] for r in answer.json()], ["016010000131"])
+        journal = self.control.get(self.info["controlUrl"] + "/requests", params={"path": "/v1/ds100/lookup"}).json()["requests"]
+        self.assertEqual(journal[-1]["caller"]["accessId"], self.info["oauthClientId"])
 
     def test_control_api_needs_its_token(self):
         self.assertEqual(requests.post(self.info["controlUrl"] + "/reset").status_code, 401)

@@ -17,9 +17,9 @@ const missing =
     ? `${PYTHON} with requests, jwt and cryptography is needed (apt-get install -y python3-jwt python3-requests python3-cryptography): ${probe.error?.message ?? probe.stderr.trim()}`
     : undefined;
 
-test('a Python client starts emulate, reads its JSON line, injects faults and reads the journal', { skip: process.env.CI !== 'true' && missing }, () => {
+test('a Python client starts emulate with a YAML seed, reads its JSON line, gets an OAuth token, injects faults and reads the journal', { skip: process.env.CI !== 'true' && missing }, () => {
   assert.equal(missing, undefined, missing);
   const run = spawnSync(PYTHON, [join(ROOT, 'test', 'interop', 'emulator_client.py'), BIN], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
   assert.equal(run.status, 0, `python exited ${run.status} ${run.signal ?? ''}\n${run.stdout}\n${run.stderr}`);
-  assert.match(run.stderr, /Ran 6 tests/);
+  assert.match(run.stderr, /Ran 7 tests/);
 });

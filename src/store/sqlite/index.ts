@@ -12,6 +12,7 @@ import type { Cells } from '../rows.ts';
 import { SQL, readAuditPage, searchAudit, sealedAfter, sqlAuditLogReads, sqlReads, sqlWrites, writeAuditEvents, type SqlConnection } from '../sql.ts';
 import { lockFolder } from './folder-lock.ts';
 import { sqliteMigrations } from './migrations.ts';
+import { makeUndoLog } from './undo-log.ts';
 
 type Db = Database.Database;
 
@@ -33,6 +34,20 @@ export interface SqliteStoreOptions {
   lockFile?: string;
   /** Stamps the events of each commit (their `loggedAt`); default the system clock. */
   clock?: Clock;
+  /** Record the changes made after `mark()` so that `rewind()` can undo them: the emulator's reset (undo-log.ts). */
+  undoLog?: boolean;
+}
+
+/** A store that can be put back to a marked state (`undoLog: true`). */
+export interface RewindableStore extends Store {
+  /** Records every change from now on (forgetting earlier ones); answers the database as it is now, as a file's bytes. */
+  mark(): Promise<Buffer>;
+  /**
+   * Undoes every change since `mark` in one transaction, once the queued transactions and audit
+   * events are committed. False, with nothing done, when more than `maxChanges` rows changed:
+   * writing the marked bytes back is then the quicker way.
+   */
+  rewind(maxChanges: number): Promise<boolean>;
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -152,7 +167,9 @@ const AUDIT_BATCH = 2000;
  * the COMMIT (and its fsync, `synchronous=FULL`) that holds it, so an answer never precedes
  * durability, while one fsync serves many requests.
  */
-export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
+export async function openSqliteStore(options: SqliteStoreOptions & { undoLog: true }): Promise<RewindableStore>;
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store>;
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store | RewindableStore> {
   mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
   const folderLock = options.lockFile === undefined ? undefined : lockFolder(options.lockFile);
   let connections: { writer: Db; reader: Db };
@@ -400,5 +417,32 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
       folderLock?.release();
     },
   };
-  return store;
+  if (!options.undoLog) return store;
+
+  const undo = makeUndoLog(writer);
+  /** Until nothing is queued or being committed and no audit event waits: then a rewind sees every change. */
+  const settled = async (): Promise<void> => {
+    for (let tries = 0; draining || scheduled || jobs.length > 0 || !pendingAudit.empty; tries++) {
+      if (closed || tries === 100) throw new Error('the store did not settle');
+      await store.flush();
+    }
+  };
+  const rewindable: RewindableStore = Object.assign(store, {
+    async mark() {
+      await settled();
+      // The WAL copied into the file now, at the mark, rather than by an automatic checkpoint in
+      // the middle of some later commit or rewind (a large seed leaves a large WAL).
+      writer.pragma('wal_checkpoint(TRUNCATE)');
+      undo.mark();
+      return writer.serialize();
+    },
+    async rewind(maxChanges: number) {
+      await settled();
+      // From the check to the commit in one synchronous stretch: no job can start in between.
+      if (undo.size() > maxChanges) return false;
+      undo.rewind();
+      return true;
+    },
+  });
+  return rewindable;
 }
