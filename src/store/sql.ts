@@ -294,8 +294,8 @@ export const targetUser = (t: AuditEvent['target']): string | null => {
  * The one statement of a search of the trail (`Store.searchAudit`), built from the conditions it
  * has: the same text on both engines, each condition a fixed fragment with `?` values, so the
  * statements are few (one per combination) and a value is never part of the text. Newest first
- * walks the primary key backwards, or the index of the user, subject or operation asked for
- * (each ends with `seq`), and stops at the limit; a keyset position (`seq`) pages.
+ * walks the primary key backwards (or the index on `at` for a time bound) and stops at the limit;
+ * a keyset position (`seq`) pages.
  */
 export function searchAuditSql(s: AuditSearch): { sql: string; values: unknown[] } {
   const where: string[] = [];
