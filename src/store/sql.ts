@@ -96,24 +96,28 @@ export const SQL = {
   auditSequenceStamp: 'SELECT logged_at FROM audit_sequence WHERE id = 1',
   /** A reader's seal: every stamp given from now on is later than `?` (the second value). */
   sealAudit: 'UPDATE audit_sequence SET logged_at = ? WHERE id = 1 AND logged_at <= ?',
-  pruneAudit: 'DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE logged_at < ? ORDER BY logged_at LIMIT ?)',
+  /** The sequencer's row, taken before the unstamped events are read (`stampAuditEvents`). */
+  lockAuditSequence: 'SELECT logged_at FROM audit_sequence WHERE id = 1 FOR UPDATE',
+  unstampedAudit: `SELECT seq, operation, target FROM audit_events WHERE logged_at = '' ORDER BY seq LIMIT ?`,
+  /** Unstamped events ('' sorts first) are not yet in a log: they are never pruned. */
+  pruneAudit: "DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE logged_at < ? AND logged_at <> '' ORDER BY logged_at LIMIT ?)",
 } as const;
 
 /**
- * A log's reads, by the column that numbers its events. Positions rise with (logged_at, seq), so a
- * window's bounds are the positions of its first and last events in that order: the admin log
- * (nearly every event) finds them in the index on logged_at, the sparse user log in its own
- * partial index on (logged_at, user_position).
+ * A log's reads, by the column that numbers its events. Positions rise with logged_at (a stamp is
+ * never earlier than the last), so a window's bounds are the positions of its first and last
+ * events in (logged_at, position) order: the admin log (nearly every event) finds them in the
+ * index on logged_at, sorting one stamp's events; the sparse user log in its own partial index
+ * on (logged_at, user_position).
  */
 const LOG_SQL = Object.fromEntries(
   (['admin', 'user'] as const).map((log) => {
     const position = `${log}_position`;
-    const tie = log === 'admin' ? 'seq' : position;
     return [
       log,
       {
-        lastAtOrBefore: `SELECT ${position} FROM audit_events WHERE ${position} IS NOT NULL AND logged_at <= ? ORDER BY logged_at DESC, ${tie} DESC LIMIT 1`,
-        firstAfter: `SELECT ${position} FROM audit_events WHERE ${position} IS NOT NULL AND logged_at > ? ORDER BY logged_at, ${tie} LIMIT 1`,
+        lastAtOrBefore: `SELECT ${position} FROM audit_events WHERE ${position} IS NOT NULL AND logged_at <= ? ORDER BY logged_at DESC, ${position} DESC LIMIT 1`,
+        firstAfter: `SELECT ${position} FROM audit_events WHERE ${position} IS NOT NULL AND logged_at > ? ORDER BY logged_at, ${position} LIMIT 1`,
         page: `SELECT ${AUDIT_COLUMNS}, ${position} FROM audit_events WHERE ${position} > ? AND ${position} <= ? ORDER BY ${position}`,
       },
     ];
@@ -133,33 +137,101 @@ const insertAuditRows = (count: number): string =>
 const AUDIT_INSERT_SIZES = [500, 100, 20, 5, 1] as const;
 const AUDIT_INSERTS = new Map(AUDIT_INSERT_SIZES.map((n) => [n, insertAuditRows(n)]));
 
-/**
- * Writes `events` as one commit's events: takes the sequencer's row, stamps them all with the
- * later of `now` and the last stamp, numbers those each log carries after its last, and inserts
- * them. Called last in a transaction, just before COMMIT: the sequencer's row is held from the
- * stamp to the commit and taken after every other lock, so readers that take it in turn
- * (`sealAudit`) never miss an event stamped inside a window they read.
- */
-export async function writeAuditEvents(db: SqlConnection, events: readonly AuditEvent[], now: string): Promise<void> {
-  if (events.length === 0) return;
-  const logs = events.map((e) => [inAdminLog(e), inUserLog(e)] as const);
-  const admins = logs.filter(([a]) => a).length;
-  const users = logs.filter(([, u]) => u).length;
-  const [row] = await db.rows(SQL.advanceAuditSequence, [now, now, admins, users]);
-  if (!row) throw new Error('audit_sequence has no row: the store was not migrated');
-  const stamp = String(row[0]);
-  let admin = Number(row[1]) - admins;
-  let user = Number(row[2]) - users;
+/** The `logged_at` of an event written but not stamped yet (`writeUnstampedAuditEvents`): in no log, and never pruned. */
+export const UNSTAMPED = '';
+
+/** Where a commit's events stand in time and in each log: the stamp, and the positions given before theirs. */
+interface AuditStamp {
+  loggedAt: string;
+  admin: number;
+  user: number;
+}
+
+/** Inserts `events`, stamped, or without `stamp` unstamped: logged_at UNSTAMPED and no positions. */
+async function insertAuditEvents(db: SqlConnection, events: readonly AuditEvent[], stamp?: AuditStamp): Promise<void> {
+  let admin = stamp?.admin ?? 0;
+  let user = stamp?.user ?? 0;
   let i = 0;
   for (const size of AUDIT_INSERT_SIZES) {
     for (; events.length - i >= size; i += size) {
       const values: unknown[] = [];
       for (let j = i; j < i + size; j++) {
-        const [inAdmin, inUser] = logs[j]!;
-        values.push(...auditValues(events[j]!), stamp, inAdmin ? ++admin : null, inUser ? ++user : null, targetUser(events[j]!.target));
+        const e = events[j]!;
+        const inAdmin = stamp !== undefined && inAdminLog(e);
+        const inUser = stamp !== undefined && inUserLog(e);
+        values.push(...auditValues(e), stamp?.loggedAt ?? UNSTAMPED, inAdmin ? ++admin : null, inUser ? ++user : null, targetUser(e.target));
       }
       await db.run(AUDIT_INSERTS.get(size)!, values);
     }
+  }
+}
+
+/**
+ * Takes the sequencer's row (it is held to COMMIT) for `admins` and `users` events: their stamp,
+ * the later of `now` and the last stamp, and the positions each log gave before them.
+ */
+async function advanceAuditSequence(db: SqlConnection, now: string, admins: number, users: number): Promise<AuditStamp> {
+  const [row] = await db.rows(SQL.advanceAuditSequence, [now, now, admins, users]);
+  if (!row) throw new Error('audit_sequence has no row: the store was not migrated');
+  return { loggedAt: String(row[0]), admin: Number(row[1]) - admins, user: Number(row[2]) - users };
+}
+
+/**
+ * Writes `events` as one commit's events: takes the sequencer's row, stamps them all with the
+ * later of `now` and the last stamp, numbers those each log carries after its last, and inserts
+ * them. Called last in a transaction, just before COMMIT: the sequencer's row is held from the
+ * stamp to the commit and taken after every other lock, so readers that take it in turn
+ * (`sealAudit`) never miss an event stamped inside a window they read. SQLite's group commit
+ * does this once for many calls; PostgreSQL, whose calls commit each on its own, writes them
+ * unstamped instead and stamps them after (`stampAuditEvents`).
+ */
+export async function writeAuditEvents(db: SqlConnection, events: readonly AuditEvent[], now: string): Promise<void> {
+  if (events.length === 0) return;
+  const stamp = await advanceAuditSequence(db, now, events.filter(inAdminLog).length, events.filter(inUserLog).length);
+  await insertAuditEvents(db, events, stamp);
+}
+
+/**
+ * Writes `events` with their call's change, unstamped: the transaction takes no shared lock, so
+ * concurrent calls commit side by side (the sequencer's row held to each COMMIT had PostgreSQL
+ * commit them one at a time). They are durable with the change, in the trail (`audit`), and in
+ * no log until `stampAuditEvents` gives them their stamp and positions.
+ */
+export const writeUnstampedAuditEvents = (db: SqlConnection, events: readonly AuditEvent[]): Promise<void> =>
+  events.length === 0 ? Promise.resolve() : insertAuditEvents(db, events);
+
+/** Unstamped events stamped by one statement of `stampAuditEvents`, at most. */
+const STAMP_BATCH = 5000;
+
+/**
+ * Inside a transaction: takes the sequencer's row first, then stamps every committed unstamped
+ * event, oldest first, as one commit's events are stamped (`writeAuditEvents`): one stamp, the
+ * later of `now` and the last, positions in the order of `seq`. An event is stamped only after
+ * its call committed, by whoever holds the row, so its stamp is later than any window a reader
+ * sealed before (contract 11). `setStamps` writes the stamps (its statement is the engine's own).
+ */
+export async function stampAuditEvents(
+  db: SqlConnection,
+  now: string,
+  setStamps: (loggedAt: string, seqs: number[], admin: Array<number | null>, user: Array<number | null>) => Promise<void>,
+): Promise<number> {
+  await db.rows(SQL.lockAuditSequence, []);
+  let stamped = 0;
+  for (;;) {
+    const rows = await db.rows(SQL.unstampedAudit, [STAMP_BATCH]);
+    if (rows.length === 0) return stamped;
+    const events = rows.map((r) => ({ operation: String(r[1]), target: JSON.parse(String(r[2])) as AuditEvent['target'] }));
+    const logs = events.map((e) => [inAdminLog(e), inUserLog(e)] as const);
+    const stamp = await advanceAuditSequence(db, now, logs.filter(([a]) => a).length, logs.filter(([, u]) => u).length);
+    let { admin, user } = stamp;
+    await setStamps(
+      stamp.loggedAt,
+      rows.map((r) => Number(r[0])),
+      logs.map(([a]) => (a ? ++admin : null)),
+      logs.map(([, u]) => (u ? ++user : null)),
+    );
+    stamped += rows.length;
+    if (rows.length < STAMP_BATCH) return stamped;
   }
 }
 

@@ -6,7 +6,10 @@ import type { AuditEvent, StoredAuditEvent } from '../../domain/types.ts';
 import { AuditBuffer } from '../audit-buffer.ts';
 import { applyMigrations } from '../migrate.ts';
 import type { Cells } from '../rows.ts';
-import { SQL, numbered, readAuditPage, searchAudit, sealedAfter, sqlAuditLogReads, sqlReads, sqlWrites, writeAuditEvents, type SqlConnection } from '../sql.ts';
+import {
+  SQL, millisecondAfter, numbered, readAuditPage, searchAudit, sealedAfter, sqlAuditLogReads, sqlReads, sqlWrites, stampAuditEvents, writeUnstampedAuditEvents,
+  type SqlConnection,
+} from '../sql.ts';
 import { postgresMigrations } from './migrations.ts';
 
 type Row = Record<string, unknown>;
@@ -202,7 +205,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   let closed = false;
 
   /** One attempt at a transaction. A connection whose state is unknown after a failure is discarded. */
-  async function attempt<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+  async function attempt<T>(work: (tx: StoreTx, sql: SqlConnection) => Promise<T>): Promise<T> {
     const client: PoolClient = await pool.connect();
     let broken: Error | undefined;
     // A connection that broke while checked out (between two statements, or as it was handed
@@ -225,10 +228,12 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     try {
       await db.query('BEGIN');
       const events: AuditEvent[] = [];
-      const result = await work(makeTx(db, lockKey, events));
-      // Stamped last, so that the sequencer's row is the last lock taken and is held only to COMMIT (contract 11).
-      await writeAuditEvents(postgresConnection(db), events, clock.nowIso());
+      const sql = postgresConnection(db);
+      const result = await work(makeTx(db, lockKey, events), sql);
+      // Unstamped, so that calls commit side by side; the stamper gives them their place in the logs after.
+      await writeUnstampedAuditEvents(sql, events);
       await db.query('COMMIT');
+      if (events.length > 0) void stampSoon().catch(() => {});
       return result;
     } catch (error) {
       if (!broken) await db.query('ROLLBACK').catch(() => {});
@@ -237,6 +242,47 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       client.removeListener('error', onError);
       client.release(broken ?? false);
     }
+  }
+
+  // ---- stamping: the events of committed calls get their stamp and log positions ----
+  const setStamps = async (sql: SqlConnection, loggedAt: string, seqs: number[], admin: Array<number | null>, user: Array<number | null>) =>
+    void (await sql.run(
+      'UPDATE audit_events AS e SET logged_at = ?, admin_position = v.a, user_position = v.u ' +
+        'FROM unnest(?::bigint[], ?::bigint[], ?::bigint[]) AS v(seq, a, u) WHERE e.seq = v.seq',
+      [loggedAt, seqs, admin, user],
+    ));
+  /** Stamps every committed unstamped event (any instance's), then, given `end`, seals it (contract 11). */
+  const stampTransaction = (end?: string) =>
+    attempt(async (_tx, sql) => {
+      await stampAuditEvents(sql, clock.nowIso(), (...args) => setStamps(sql, ...args));
+      if (end !== undefined) await sql.run(SQL.sealAudit, [millisecondAfter(end), end]);
+    });
+  let stamping: Promise<void> | null = null;
+  let stampingNext: Promise<void> | null = null;
+  let stampFailures = 0;
+  /**
+   * A stamping pass that starts after this call: one at a time per instance, each taking all that
+   * is waiting, so that a burst of commits is stamped by a pass or two. A failed pass is logged;
+   * the next commit, flush or export stamps what it left.
+   */
+  function stampSoon(): Promise<void> {
+    if (!stamping) {
+      stamping = stampTransaction()
+        .then(
+          () => void (stampFailures = 0),
+          (error: unknown) => {
+            if (stampFailures++ === 0) log.error({ err: { message: (error as Error).message } }, 'audit events could not be stamped into the event logs; retrying with the next write');
+            throw error;
+          },
+        )
+        .finally(() => (stamping = null));
+      return stamping;
+    }
+    stampingNext ??= stamping.catch(() => {}).then(() => {
+      stampingNext = null;
+      return stampSoon();
+    });
+    return stampingNext;
   }
 
   // ---- buffered audit events of calls that changed nothing ----
@@ -329,14 +375,17 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     scheduleWrite();
   };
 
-  const flush = (): Promise<void> => {
-    if (pending.empty) return Promise.resolve();
-    if (retryTimer) {
-      clearTimeout(retryTimer);
-      retryTimer = undefined;
+  /** Every event recorded so far written, and every event written so far stamped. */
+  const flush = async (): Promise<void> => {
+    if (!pending.empty) {
+      if (retryTimer) {
+        clearTimeout(retryTimer);
+        retryTimer = undefined;
+      }
+      scheduleWrite();
+      await pending.flush();
     }
-    scheduleWrite();
-    return pending.flush();
+    await stampSoon();
   };
 
   const readPage = readAuditPage(poolSql);
@@ -361,7 +410,9 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     },
     async sealAudit(end) {
       if (await sealedAfter(poolSql, end)) return;
-      await attempt((tx) => tx.sealAudit(end));
+      // The events committed by now are stamped under the same hold of the sequencer: an export
+      // sees every call answered before it, and what commits later is stamped after `end`.
+      await stampTransaction(end);
       reachable();
     },
     recordAudit(event) {

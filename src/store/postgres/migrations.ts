@@ -221,17 +221,17 @@ export const postgresMigrations: ReadonlyArray<{ version: number; name: string; 
     //   reading every target's JSON. It has no index: the search walks the trail newest first and
     //   stops at a page, as for an administrator or an activity; an index cost every change of a
     //   credential a tenth of its CPU time in the benchmark (toggle), for a search a person runs;
-    // - admin-log positions rise with (logged_at, seq), and nearly every event is in the admin log,
-    //   so its window's bounds are found in the index on logged_at (docs/contract.md, section 11),
+    // - admin-log positions rise with logged_at, and nearly every event is in the admin log, so
+    //   its window's bounds are found in the index on logged_at (docs/contract.md, section 11),
     //   and the index on (logged_at, admin_position) goes.
-    // lower() under COLLATE "C" folds ASCII letters only, as the writer does; the index on logged_at
-    // ends with seq, as SQLite's indexes end with the rowid.
+    // - the events of calls are written unstamped and stamped after their commit (sql.ts,
+    //   stampAuditEvents): the stamper finds them in a partial index that holds only them.
+    // lower() under COLLATE "C" folds ASCII letters only, as the writer does.
     sql: `
       ALTER TABLE audit_events ADD COLUMN target_user TEXT COLLATE "C";
       UPDATE audit_events SET target_user = lower(coalesce(target::json ->> 'userId', target::json ->> 'email') COLLATE "C");
       DROP INDEX audit_events_admin_position;
-      DROP INDEX audit_events_logged_at;
-      CREATE INDEX audit_events_logged_at ON audit_events (logged_at, seq);
+      CREATE INDEX audit_events_unstamped ON audit_events (seq) WHERE logged_at = '';
     `,
   },
 ];
