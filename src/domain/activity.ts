@@ -268,7 +268,8 @@ export function userMessageOf(e: Pick<AuditEvent, 'operation' | 'target' | 'outc
 }
 
 /** The export calls' own events stay out of the log they read (contract 11). */
-const EXPORTS = new Set(['adminlog.export', 'usereventlog.export']);
+export const EXPORT_OPERATIONS = ['adminlog.export', 'usereventlog.export'] as const;
+const EXPORTS: ReadonlySet<string> = new Set(EXPORT_OPERATIONS);
 /** The operations on one end user's credentials: the user event log shows them from that user's side. */
 export const USER_LOG_OPERATIONS: ReadonlySet<string> = new Set(['ds100.enable', 'ds100.disable', 'ds100.delete', 'ds100.clearPin', 'ds100.register']);
 

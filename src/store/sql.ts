@@ -5,7 +5,7 @@ import {
   credentialValues, oauthClientValues, passkeyValues, signingKeyValues, toAdmin, toAdminInvite, toApiKey, toAuditEvent, toConsoleSession,
   toCredential, toOAuthClient, toPasskey, toSigningKey, toUser, userValues, type Cells,
 } from './rows.ts';
-import { inAdminLog, inUserLog } from '../domain/activity.ts';
+import { EXPORT_OPERATIONS, inAdminLog, inUserLog } from '../domain/activity.ts';
 import { OAUTH_SUBJECT_PREFIX } from '../domain/audit.ts';
 import type { AuditLog, AuditLogReader, AuditSearch } from '../domain/store.ts';
 import type { AuditEvent, StoredAuditEvent } from '../domain/types.ts';
@@ -376,7 +376,8 @@ export function searchAuditSql(s: AuditSearch): { sql: string; values: unknown[]
     where.push(condition);
     values.push(...v);
   };
-  if (s.adminLog) when('admin_position IS NOT NULL');
+  // The admin log's events by what they are, stamped or not yet (PostgreSQL stamps after the commit).
+  if (s.adminLog) when(`operation NOT IN (${place(EXPORT_OPERATIONS.length)})`, ...EXPORT_OPERATIONS);
   if (s.afterSeq !== undefined) when('seq > ?', s.afterSeq);
   if (s.beforeSeq !== undefined) when('seq < ?', s.beforeSeq);
   if (s.from !== undefined) when('at >= ?', s.from);

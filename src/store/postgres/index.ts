@@ -208,6 +208,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   async function attempt<T>(work: (tx: StoreTx, sql: SqlConnection) => Promise<T>): Promise<T> {
     const client: PoolClient = await pool.connect();
     let broken: Error | undefined;
+    let stamp = false;
     // A connection that broke while checked out (between two statements, or as it was handed
     // out) is released with its error, so that the pool discards it.
     const onError = (error: Error): void => void (broken ??= error);
@@ -233,7 +234,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       // Unstamped, so that calls commit side by side; the stamper gives them their place in the logs after.
       await writeUnstampedAuditEvents(sql, events);
       await db.query('COMMIT');
-      if (events.length > 0) void stampSoon().catch(() => {});
+      stamp = events.length > 0;
       return result;
     } catch (error) {
       if (!broken) await db.query('ROLLBACK').catch(() => {});
@@ -241,6 +242,10 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     } finally {
       client.removeListener('error', onError);
       client.release(broken ?? false);
+      // Once the connection is back in the pool (a pass needs one): the call answers after its
+      // events are in the logs, as it did when it stamped them itself. Waiting calls share a pass.
+      // A pass that fails leaves them for the next; the call's change is committed all the same.
+      if (stamp) await stampSoon().catch(() => {});
     }
   }
 
