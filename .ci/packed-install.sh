@@ -9,7 +9,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 server_pid=
 cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  # npx runs the server as a child of its own: the whole session goes, not npx alone.
+  [ -n "$server_pid" ] && kill -- "-$server_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -65,7 +66,7 @@ JSON
 npx tsc -p tsconfig.json
 echo "packed-install: consumer.ts type-checks under strict against the installed SDK"
 
-npx ds100-admin serve --demo --port 0 --data ./data > serve.log 2>&1 &
+setsid npx ds100-admin serve --demo --port 0 --data ./data > serve.log 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do grep -q 'listening on' serve.log && break; sleep 0.2; done
 grep -q 'listening on' serve.log || { echo "packed-install: the installed server did not start:" >&2; cat serve.log >&2; exit 1; }
@@ -79,7 +80,7 @@ node -e "fetch(process.argv[1] + '/console/').then(async (r) => { const t = awai
   || { echo "packed-install: the installed server does not serve the console" >&2; exit 1; }
 grep -q '^console: enrol the demo SuperAdmin' serve.log || { echo "packed-install: serve --demo printed no enrolment link" >&2; exit 1; }
 echo "packed-install: the console is served from the installed package"
-kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+kill -- "-$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
 
 # The emulator as a Node test runner gets it: `ds100-admin/testing`, driven through the installed SDK.
 cat > emulator.mjs <<'JS'
