@@ -106,23 +106,27 @@ export const SQL = {
 /**
  * A log's reads, by the column that numbers its events. Positions rise with logged_at (a stamp is
  * never earlier than the last), so a window's bounds are the positions of its first and last
- * events in (logged_at, position) order: the admin log (nearly every event) finds them in the
- * index on logged_at, sorting one stamp's events; the sparse user log in its own partial index
- * on (logged_at, user_position).
+ * events in (logged_at, position) order. One stamp's events are put in position order by `tie`:
+ * on SQLite by seq (the rowid, which its index on logged_at holds, and which its commits number
+ * in the same order), found in the index on logged_at; on PostgreSQL, whose stamping passes may
+ * stamp an older seq after a newer one, by the position itself, found in the index on
+ * (logged_at, position). The sparse user log has that index on both engines.
  */
-const LOG_SQL = Object.fromEntries(
-  (['admin', 'user'] as const).map((log) => {
-    const position = `${log}_position`;
-    return [
-      log,
-      {
-        lastAtOrBefore: `SELECT ${position} FROM audit_events WHERE ${position} IS NOT NULL AND logged_at <= ? ORDER BY logged_at DESC, ${position} DESC LIMIT 1`,
-        firstAfter: `SELECT ${position} FROM audit_events WHERE ${position} IS NOT NULL AND logged_at > ? ORDER BY logged_at, ${position} LIMIT 1`,
-        page: `SELECT ${AUDIT_COLUMNS}, ${position} FROM audit_events WHERE ${position} > ? AND ${position} <= ? ORDER BY ${position}`,
-      },
-    ];
-  }),
-) as Record<AuditLog, { lastAtOrBefore: string; firstAfter: string; page: string }>;
+const logSql = (tie: 'seq' | 'position') =>
+  Object.fromEntries(
+    (['admin', 'user'] as const).map((log) => {
+      const position = `${log}_position`;
+      const then = log === 'user' || tie === 'position' ? position : 'seq';
+      return [
+        log,
+        {
+          lastAtOrBefore: `SELECT ${position} FROM audit_events WHERE ${position} IS NOT NULL AND logged_at <= ? ORDER BY logged_at DESC, ${then} DESC LIMIT 1`,
+          firstAfter: `SELECT ${position} FROM audit_events WHERE ${position} IS NOT NULL AND logged_at > ? ORDER BY logged_at, ${then} LIMIT 1`,
+          page: `SELECT ${AUDIT_COLUMNS}, ${position} FROM audit_events WHERE ${position} > ? AND ${position} <= ? ORDER BY ${position}`,
+        },
+      ];
+    }),
+  ) as Record<AuditLog, { lastAtOrBefore: string; firstAfter: string; page: string }>;
 
 /** The INSERT of `count` audit rows, one text per count (`auditValues` gives each row's values). */
 const insertAuditRows = (count: number): string =>
@@ -336,7 +340,8 @@ export async function sealedAfter(db: SqlConnection, end: string): Promise<boole
 }
 
 /** The reads of the two event logs (contract 11) on any engine's connection. */
-export function sqlAuditLogReads(db: SqlConnection): AuditLogReader {
+export function sqlAuditLogReads(db: SqlConnection, tie: 'seq' | 'position'): AuditLogReader {
+  const LOG_SQL = logSql(tie);
   return {
     async auditLogPosition(log, time) {
       const [last] = await db.rows(LOG_SQL[log].lastAtOrBefore, [time]);

@@ -213,7 +213,7 @@ export const postgresMigrations: ReadonlyArray<{ version: number; name: string; 
   },
   {
     version: 6,
-    name: "the trail's search by user; the admin log's window through the index on logged_at",
+    name: "the trail's search by user; events stamped after their commit",
     // Every API call writes an audit event, so each index of audit_events is paid on every call,
     // and an index on a value that is not in time order (a user's id) costs a page written per event:
     // - target_user (the target's userId, else its e-mail address, ASCII letters in lower case, as
@@ -221,16 +221,15 @@ export const postgresMigrations: ReadonlyArray<{ version: number; name: string; 
     //   reading every target's JSON. It has no index: the search walks the trail newest first and
     //   stops at a page, as for an administrator or an activity; an index cost every change of a
     //   credential a tenth of its CPU time in the benchmark (toggle), for a search a person runs;
-    // - admin-log positions rise with logged_at, and nearly every event is in the admin log, so
-    //   its window's bounds are found in the index on logged_at (docs/contract.md, section 11),
-    //   and the index on (logged_at, admin_position) goes.
+    // - unlike SQLite, the index on (logged_at, admin_position) stays: a stamping pass may stamp
+    //   an older seq after a newer one, so one stamp's events are ordered by position, not seq
+    //   (docs/contract.md, section 11);
     // - the events of calls are written unstamped and stamped after their commit (sql.ts,
     //   stampAuditEvents): the stamper finds them in a partial index that holds only them.
     // lower() under COLLATE "C" folds ASCII letters only, as the writer does.
     sql: `
       ALTER TABLE audit_events ADD COLUMN target_user TEXT COLLATE "C";
       UPDATE audit_events SET target_user = lower(coalesce(target::json ->> 'userId', target::json ->> 'email') COLLATE "C");
-      DROP INDEX audit_events_admin_position;
       CREATE INDEX audit_events_unstamped ON audit_events (seq) WHERE logged_at = '';
     `,
   },

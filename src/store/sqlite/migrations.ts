@@ -212,9 +212,10 @@ export const sqliteMigrations: ReadonlyArray<{ version: number; name: string; sq
     //   reading every target's JSON. It has no index: the search walks the trail newest first and
     //   stops at a page, as for an administrator or an activity; an index cost every change of a
     //   credential a tenth of its CPU time in the benchmark (toggle), for a search a person runs;
-    // - admin-log positions rise with logged_at, and nearly every event is in the admin log, so
-    //   its window's bounds are found in the index on logged_at (docs/contract.md, section 11),
-    //   and the index on (logged_at, admin_position) goes.
+    // - admin-log positions rise with (logged_at, seq) (a group commit stamps and numbers its
+    //   events in the order it inserts them), and nearly every event is in the admin log, so its
+    //   window's bounds are found in the index on logged_at (docs/contract.md, section 11), and the
+    //   index on (logged_at, admin_position) goes.
     // SQLite's lower() folds ASCII only, as the writer does; its indexes end with the rowid (seq).
     sql: `
       ALTER TABLE audit_events ADD COLUMN target_user TEXT;
