@@ -213,7 +213,7 @@ export const postgresMigrations: ReadonlyArray<{ version: number; name: string; 
   },
   {
     version: 6,
-    name: "the trail's search by user; events stamped after their commit",
+    name: "the trail's search by user; the event logs' stamps and their indexes",
     // Every API call writes an audit event, so each index of audit_events is paid on every call,
     // and an index on a value that is not in time order (a user's id) costs a page written per event:
     // - target_user (the target's userId, else its e-mail address, ASCII letters in lower case, as
