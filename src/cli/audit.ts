@@ -46,7 +46,7 @@ export function registerAuditCommand(program: Command): void {
       .option('--since <iso>', 'only events at or after this time (ISO 8601, e.g. 2026-01-31T00:00:00Z)')
       .option('--limit <n>', 'at most this many events', parseCount('--limit', 1, 10_000_000))
       .option('--user <id-or-email>', "only events whose target is this user (by id or e-mail address)")
-      .option('--admin <who>', "only events of this subject: an administrator's e-mail address or id, an API key's access id, cli:<name>")
+      .option('--admin <who>', "only events of this subject: an administrator's e-mail address or id, an API key's access id, an OAuth client's id, cli:<name>")
       .option('--activity <key>', 'only events of this admin log activity key (e.g. DS100_OTP_DISABLE_SUCCESS, SIGNIN_FAILURE)')
       .option('--json', 'one JSON object per line'),
   ).action(async (o: DataOptions & { since?: string; limit?: number; json?: boolean; user?: string; admin?: string; activity?: string }) => {

@@ -15,7 +15,7 @@ import type { StoredAuditEvent } from './types.ts';
 export interface TrailFilter {
   /** A user's id or e-mail address: the events whose target is that user (by either). */
   user?: string;
-  /** Who acted: an administrator's e-mail address or id, an API key's access id, `cli:<name>`. */
+  /** Who acted: an administrator's e-mail address or id, an API key's access id, an OAuth client's id, `cli:<name>`. */
   admin?: string;
   /** An activity key of the admin log (`DS100_OTP_DISABLE_SUCCESS`, `SIGNIN_FAILURE`). */
   activity?: string;
