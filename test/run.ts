@@ -21,7 +21,7 @@ import { join, relative, resolve } from 'node:path';
  * The suites that run once per engine: they reach the store through TEST_STORE, by the Store
  * interface or (test/reliability) by the server processes they start on that engine.
  */
-const PER_STORE = ['test/contract', 'test/console', 'test/auth', 'test/http', 'test/oauth', 'test/reliability', 'test/domain/directory.test.ts', 'test/domain/credentials.test.ts'];
+const PER_STORE = ['test/contract', 'test/console', 'test/auth', 'test/http', 'test/oauth', 'test/reliability', 'test/domain/directory.test.ts', 'test/domain/credentials.test.ts', 'test/store/log-positions.test.ts'];
 /** Suites that need PostgreSQL themselves (several stores, processes); some need Redis too. */
 const SCALE_OUT = 'test/scale-out';
 /** The scale-out suites that need Redis as well: the others run whenever PostgreSQL is reachable. */

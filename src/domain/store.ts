@@ -103,7 +103,7 @@ export interface StoreTx extends StoreReader {
    * every event committed after this transaction stamped later than `end`.
    */
   sealAudit(end: string): Promise<void>;
-  /** Deletes at most `limit` of the oldest events logged before `time`; how many it deleted. */
+  /** Deletes at most `limit` of the oldest events of calls made before `time` (and stamped); how many it deleted. */
   deleteAuditBefore(time: string, limit: number): Promise<number>;
   insertAdmin(admin: Admin): Promise<void>;
   /** Sets the role and the enrolment and revocation times of an administrator. */

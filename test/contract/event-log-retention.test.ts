@@ -50,7 +50,7 @@ describe('retention (contract 11)', () => {
   test('pruning deletes what is older than 90 days, in batches, and nothing else', async () => {
     await ctx.server.store.flush();
     const before = await ctx.server.store.audit();
-    const expired = before.filter((e) => e.loggedAt < new Date(NOW - 90 * DAY).toISOString());
+    const expired = before.filter((e) => e.at < new Date(NOW - 90 * DAY).toISOString());
     assert.ok(expired.length >= 6, 'the keys made at the start, the 100-day event and the five old ones');
     const transactions: number[] = [];
     const counting: Store = {

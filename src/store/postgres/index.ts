@@ -400,7 +400,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     engine: 'postgres',
     schema: schemaName,
     ...reads,
-    ...sqlAuditLogReads(poolSql, 'position'),
+    ...sqlAuditLogReads(poolSql),
     async transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
       if (closed) throw new Error('store is closed');
       for (let n = 1; ; n++) {

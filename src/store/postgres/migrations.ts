@@ -233,4 +233,17 @@ export const postgresMigrations: ReadonlyArray<{ version: number; name: string; 
       CREATE INDEX audit_events_unstamped ON audit_events (seq) WHERE logged_at = '';
     `,
   },
+  {
+    version: 7,
+    name: "the event logs' bounds found by bisection of their numbers; pruning by the time of the call",
+    // Each index of audit_events is paid by every call the server answers. A log's window bounds
+    // are found by bisection over its numbers' unique index (sql.ts, logSql), so the indexes on
+    // the stamp go; pruning reads the index on the call's time (`at`), which is never later than
+    // the stamp (docs/contract.md, section 11).
+    sql: `
+      DROP INDEX audit_events_logged_at;
+      DROP INDEX audit_events_user_position;
+      DROP INDEX audit_events_admin_position;
+    `,
+  },
 ];

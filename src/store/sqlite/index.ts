@@ -370,7 +370,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   const store: Store = {
     engine: 'sqlite',
     ...reads,
-    ...sqlAuditLogReads(readerSql, 'seq'),
+    ...sqlAuditLogReads(readerSql),
     apiKey: cachedUntilChanged(reads.apiKey),
     oauthClient: cachedUntilChanged(reads.oauthClient),
     transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
