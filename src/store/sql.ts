@@ -361,7 +361,8 @@ export function sqlAuditLogReads(db: SqlConnection): AuditLogReader {
 }
 
 /** ASCII letters to lower case, as both engines' lower() does it here (SQLite's, and PostgreSQL's under COLLATE "C"). */
-const asciiLower = (text: string): string => text.replace(/[A-Z]/g, (c) => c.toLowerCase());
+const UPPER_ASCII = /[A-Z]/;
+const asciiLower = (text: string): string => (UPPER_ASCII.test(text) ? text.replace(/[A-Z]/g, (c) => c.toLowerCase()) : text);
 
 /**
  * The user an event names, as the column `target_user` keeps it for the search by user: the
