@@ -139,8 +139,9 @@ export interface LoggedAuditEvent extends StoredAuditEvent {
 
 /**
  * The event logs' reads. Each log numbers its events 1, 2, 3, ... in the order of their
- * `loggedAt` (no gap: numbers are given at commit, under the sequencer), so a window of time is
- * a range of numbers and any page of it is found by the index, however deep.
+ * `loggedAt` (no gap: numbers are given at commit, under the sequencer; pruning removes the
+ * oldest), so a window of time is a range of numbers and any page of it is found by the index,
+ * however deep.
  */
 export interface AuditLogReader {
   /**
