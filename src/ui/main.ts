@@ -2,6 +2,7 @@
  * The console: a page per hash route, built from text with the DOM (no markup from data, no
  * framework). What a role may not do is not offered; the server refuses it anyway.
  */
+import type { ActivityEvent } from '../http/console/activity.ts';
 import { ApiFailure, call, query, setCsrfToken, whenSignedOut } from './api.ts';
 import { announce, field, h, when } from './dom.ts';
 import { createCredential, getAssertion, type CreationJson, type RequestJson } from './webauthn.ts';
@@ -29,19 +30,6 @@ interface Credential {
   tokenStatusChangedAt: string | null;
   tokenStatusChangedByName?: string | null;
   userEmail?: string | null;
-}
-/** An event of the admin log as the activity page shows it: the admin log's own words for it. */
-interface LogEvent {
-  eventId: number;
-  at: string;
-  activityKey: string;
-  result: 'SUCCESS' | 'FAIL';
-  message: string;
-  adminUserName: string | null;
-  adminUserRole: string;
-  adminName: string | null;
-  sourceIPAddress: string | null;
-  targets: Array<{ id: string | null; name: string | null; type: string }>;
 }
 interface OAuthClient {
   clientId: string;
@@ -393,7 +381,7 @@ function registerForm(userId: string, error: HTMLElement, reload: () => Promise<
 /** The activity keys of the admin log, by group: asked once per page load. */
 let activityGroups: Array<{ group: string; keys: string[] }> | null = null;
 
-const targetText = (t: LogEvent['targets'][number]): string => [t.type, t.id, t.name && `(${t.name})`].filter(Boolean).join(' ');
+const targetText = (t: ActivityEvent['targets'][number]): string => [t.type, t.id, t.name && `(${t.name})`].filter(Boolean).join(' ');
 
 async function activityPage(params: URLSearchParams): Promise<void> {
   const error = alertBox();
@@ -416,7 +404,7 @@ async function activityPage(params: URLSearchParams): Promise<void> {
     field('User (id or e-mail address)', user), field('Administrator (e-mail address or id)', admin), field('Activity', activity),
     field('From (UTC day)', from), field('To (UTC day)', to),
     h('button', { type: 'submit' }, 'Filter'));
-  let data: { events: LogEvent[]; newer: number | null; older: number | null };
+  let data: { events: ActivityEvent[]; newer: number | null; older: number | null };
   try {
     data = await call('GET', `activity?${query({ ...filters, before: page('before'), after: page('after') })}`);
   } catch (e) {

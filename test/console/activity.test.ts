@@ -8,27 +8,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { AuditEvent } from '../../src/domain/types.ts';
 import { ADMIN_LOG_PAGE_SIZE } from '../../src/domain/trail.ts';
+import type { ActivityEvent } from '../../src/http/console/activity.ts';
 import { signedInAs, type ConsoleClient } from '../support/console.ts';
 import { startServer, type TestServer } from '../support/server.ts';
 
 const JOHN = '87927fb7-e185-4c33-c7e3-8e077675973c';
 const PAGING = 'key-paging';
 
-interface Shown {
-  eventId: number;
-  eventLogDate: string;
-  at: string;
-  activityKey: string;
-  result: string;
-  message: string;
-  adminUserName: string | null;
-  adminUserRole: string;
-  adminName: string | null;
-  sourceIPAddress: string | null;
-  targets: Array<{ id: string | null; name: string | null; type: string }>;
-}
 interface Page {
-  events: Shown[];
+  events: ActivityEvent[];
   newer: number | null;
   older: number | null;
 }

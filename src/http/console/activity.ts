@@ -3,6 +3,7 @@ import { endpoints } from '../../contract/endpoints.ts';
 import { ACTIVITY_CHOICES, OPERATIONS } from '../../domain/activity.ts';
 import { adminLogView } from '../../domain/event-log.ts';
 import type { Store } from '../../domain/store.ts';
+import type { StoredAuditEvent } from '../../domain/types.ts';
 import { adminLogPage, trailFilter, type LogCursor, type TrailFilter } from '../../domain/trail.ts';
 import { apiError } from '../../errors.ts';
 import { nameSubjects } from './directory.ts';
@@ -21,6 +22,14 @@ function activityGroups(): Array<{ group: string; keys: string[] }> {
   }
   return [...groups].map(([group, keys]) => ({ group, keys }));
 }
+
+/** An event as the activity page shows it: the admin log's own words, its call's time, and the administrator's name. */
+function activityEvent(e: StoredAuditEvent, adminName: string | null) {
+  const { targets, ...view } = adminLogView(e);
+  return { ...view, at: e.at, adminName, targets: targets.filter((t) => t !== null) };
+}
+/** What `GET /console/api/activity` answers for each event (the page and its tests read it). */
+export type ActivityEvent = ReturnType<typeof activityEvent>;
 
 /**
  * The activity page's calls: the admin log through the trail's one query (`domain/trail.ts`),
@@ -59,10 +68,7 @@ export function registerActivityRoute(app: FastifyInstance, { guards, store }: {
     const filter = await trailFilter(store, typed, { adminLog: true });
     const [page, name] = await Promise.all([adminLogPage(store, filter, cursor), nameSubjects(store)]);
     return {
-      events: page.events.map((e) => {
-        const { targets, ...view } = adminLogView(e);
-        return { ...view, at: e.at, adminName: name(e.subject), targets: targets.filter((t) => t !== null) };
-      }),
+      events: page.events.map((e) => activityEvent(e, name(e.subject))),
       newer: page.newer,
       older: page.older,
     };
