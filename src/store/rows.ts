@@ -146,8 +146,9 @@ export function toAuditEvent(r: Cells): StoredAuditEvent {
   };
 }
 
-export function auditValues(e: AuditEvent): unknown[] {
-  return [e.at, subjectColumn(e), e.role, e.clientAddress, e.requestId, e.operation, JSON.stringify(e.target), e.outcome, e.status];
+/** An event's values for its INSERT, appended to `values` rather than made an array: a commit writes one per event. */
+export function pushAuditValues(values: unknown[], e: AuditEvent): void {
+  values.push(e.at, subjectColumn(e), e.role, e.clientAddress, e.requestId, e.operation, JSON.stringify(e.target), e.outcome, e.status);
 }
 
 export function toAdmin(r: Cells): Admin {

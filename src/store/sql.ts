@@ -1,8 +1,8 @@
 import type { StoreReader, StoreTx } from '../domain/store.ts';
 import {
   ADMIN_COLUMNS, ADMIN_INVITE_COLUMNS, API_KEY_COLUMNS, AUDIT_COLUMNS, CONSOLE_SESSION_COLUMNS, CREDENTIAL_COLUMNS, OAUTH_CLIENT_COLUMNS,
-  PASSKEY_COLUMNS, SIGNING_KEY_COLUMNS, USER_COLUMNS, adminInviteValues, adminValues, apiKeyValues, auditValues, consoleSessionValues,
-  credentialValues, oauthClientValues, passkeyValues, signingKeyValues, toAdmin, toAdminInvite, toApiKey, toAuditEvent, toConsoleSession,
+  PASSKEY_COLUMNS, SIGNING_KEY_COLUMNS, USER_COLUMNS, adminInviteValues, adminValues, apiKeyValues, consoleSessionValues,
+  credentialValues, oauthClientValues, pushAuditValues, passkeyValues, signingKeyValues, toAdmin, toAdminInvite, toApiKey, toAuditEvent, toConsoleSession,
   toCredential, toOAuthClient, toPasskey, toSigningKey, toUser, userValues, type Cells,
 } from './rows.ts';
 import { EXPORT_OPERATIONS, inAdminLog, inUserLog } from '../domain/activity.ts';
@@ -137,7 +137,7 @@ const logSql = Object.fromEntries(
   }),
 ) as Record<AuditLog, { positionAtOrBefore: string; page: string }>;
 
-/** The INSERT of `count` audit rows, one text per count (`auditValues` gives each row's values). */
+/** The INSERT of `count` audit rows, one text per count (`pushAuditValues` gives each row's values). */
 const insertAuditRows = (count: number): string =>
   `INSERT INTO audit_events (${AUDIT_INSERT_COLUMNS}) VALUES ${Array(count).fill(`(${place(AUDIT_INSERT_WIDTH)})`).join(', ')}`;
 
@@ -172,7 +172,8 @@ async function insertAuditEvents(db: SqlConnection, events: readonly AuditEvent[
         const e = events[j]!;
         const inAdmin = stamp !== undefined && inAdminLog(e);
         const inUser = stamp !== undefined && inUserLog(e);
-        values.push(...auditValues(e), stamp?.loggedAt ?? UNSTAMPED, inAdmin ? ++admin : null, inUser ? ++user : null, targetUser(e.target));
+        pushAuditValues(values, e);
+        values.push(stamp?.loggedAt ?? UNSTAMPED, inAdmin ? ++admin : null, inUser ? ++user : null, targetUser(e.target));
       }
       await db.run(AUDIT_INSERTS.get(size)!, values);
     }
@@ -200,7 +201,13 @@ async function advanceAuditSequence(db: SqlConnection, now: string, admins: numb
  */
 export async function writeAuditEvents(db: SqlConnection, events: readonly AuditEvent[], now: string): Promise<void> {
   if (events.length === 0) return;
-  const stamp = await advanceAuditSequence(db, now, events.filter(inAdminLog).length, events.filter(inUserLog).length);
+  let admins = 0;
+  let users = 0;
+  for (const e of events) {
+    if (inAdminLog(e)) admins++;
+    if (inUserLog(e)) users++;
+  }
+  const stamp = await advanceAuditSequence(db, now, admins, users);
   await insertAuditEvents(db, events, stamp);
 }
 

@@ -55,8 +55,12 @@ const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 const MAX_LOCK_PAUSE_MS = 20;
 
 /** SQLite binds no booleans: they are stored as 0 and 1. */
-const bindable = (values: unknown[]): unknown[] =>
-  values.some((v) => typeof v === 'boolean') ? values.map((v) => (typeof v === 'boolean' ? Number(v) : v)) : values;
+function bindable(values: unknown[]): unknown[] {
+  for (let i = 0; i < values.length; i++) {
+    if (typeof values[i] === 'boolean') return values.map((v) => (typeof v === 'boolean' ? Number(v) : v));
+  }
+  return values;
+}
 
 /** SQLITE_BUSY and its extended codes: a lock held by another connection. */
 const isBusy = (error: unknown): boolean => String((error as { code?: unknown })?.code).startsWith('SQLITE_BUSY');
@@ -119,9 +123,20 @@ function sqliteConnection(db: Db, busyTimeoutMs: number): SqlConnection & { exec
     let started: number | undefined;
     return whenUnlocked(attempt, () => (started ??= performance.now()) + busyTimeoutMs);
   };
+  // Every statement of every request comes here: its first attempt makes no closure (better-sqlite3
+  // takes the values as one array); only one that meets a lock goes on to wait for it.
+  const attempt = <T>(act: (sql: string, values: unknown[]) => T, sql: string, values: unknown[]): Promise<T> => {
+    try {
+      return Promise.resolve(act(sql, values));
+    } catch (error) {
+      return isBusy(error) ? unlocked(() => act(sql, values)) : Promise.reject(error);
+    }
+  };
+  const all = (sql: string, values: unknown[]) => statement(sql).all(bindable(values)) as Cells[];
+  const change = (sql: string, values: unknown[]) => statement(sql).run(bindable(values)).changes;
   return {
-    rows: (sql, values) => unlocked(() => statement(sql).all(...bindable(values)) as Cells[]),
-    run: (sql, values) => unlocked(() => statement(sql).run(...bindable(values)).changes),
+    rows: (sql, values) => attempt(all, sql, values),
+    run: (sql, values) => attempt(change, sql, values),
     exec: (sql) => unlocked(() => void db.exec(sql)),
   };
 }
@@ -237,6 +252,9 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   const readerSql = sqliteConnection(reader, busyTimeoutMs);
   const readPage = readAuditPage(readerSql);
   const ping = reader.prepare(SQL.ping).pluck();
+  // Run around every job of every batch: prepared once rather than parsed by exec() each time.
+  const savepoint = writer.prepare('SAVEPOINT job');
+  const release = writer.prepare('RELEASE job');
 
   let jobs: Job[] = [];
   const pendingAudit = new AuditBuffer();
@@ -312,11 +330,11 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     const events = pendingAudit.take();
     try {
       for (const job of batch) {
-        writer.exec('SAVEPOINT job');
+        savepoint.run();
         jobEvents = [];
         try {
           outcomes.push({ ok: true, value: await job.work(tx) });
-          writer.exec('RELEASE job');
+          release.run();
           events.push(...jobEvents);
         } catch (error) {
           writer.exec('ROLLBACK TO job; RELEASE job');
