@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import { sqliteMigrations } from '../../src/store/sqlite/migrations.ts';
+import { SQL } from '../../src/store/sql.ts';
 import type { Store } from '../../src/domain/store.ts';
 import { auditEvent, user } from '../support/records.ts';
 import { tempDir } from '../support/stores.ts';
@@ -137,6 +138,15 @@ describe('migrations', () => {
       "SELECT * FROM users WHERE id = 'a'",
     ]) {
       assert.doesNotMatch(plan(sql), /SCAN/, sql);
+    }
+  });
+
+  test("a change's and a lookup's credentials come in the index's order, with no sort of their own", async () => {
+    const file = newFile();
+    await close(await open(file));
+    for (const sql of [SQL.credentialsOfUserDevice, SQL.credentialsByDevice]) {
+      const plan = JSON.stringify(rawQuery(file, `EXPLAIN QUERY PLAN ${sql.replaceAll('?', "'1'")}`));
+      assert.doesNotMatch(plan, /SCAN|TEMP B-TREE/, sql);
     }
   });
 });
