@@ -137,7 +137,7 @@ const logSql = Object.fromEntries(
   }),
 ) as Record<AuditLog, { positionAtOrBefore: string; page: string }>;
 
-/** The INSERT of `count` audit rows, one text per count (`pushAuditValues` gives each row's values). */
+/** The INSERT of `count` audit rows, one text per count (`pushAuditValues` gives each row's first nine values). */
 const insertAuditRows = (count: number): string =>
   `INSERT INTO audit_events (${AUDIT_INSERT_COLUMNS}) VALUES ${Array(count).fill(`(${place(AUDIT_INSERT_WIDTH)})`).join(', ')}`;
 
