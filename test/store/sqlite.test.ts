@@ -141,7 +141,7 @@ describe('migrations', () => {
     }
   });
 
-  test("a change's and a lookup's credentials come in the index's order, with no sort of their own", async () => {
+  test("a change's and a lookup's credential reads take their order from an index: no scan, no sort of their own", async () => {
     const file = newFile();
     await close(await open(file));
     for (const sql of [SQL.credentialsOfUserDevice, SQL.credentialsByDevice]) {
