@@ -27,6 +27,7 @@ import { lookupUserRoute } from './routes/lookup-user.ts';
 import { oauthRoutes } from './routes/oauth.ts';
 import { installOpenApi } from './routes/openapi.ts';
 import { setOtpStatusRoutes } from './routes/set-otp-status.ts';
+import { requestLogger } from './request-logger.ts';
 import { registerApiRoutes } from './route.ts';
 import { DEFAULT_RATE_LIMITS, connectionLimits, proxyTrust, type ConnectionLimits, type RateLimits, type TrustedProxies } from './settings.ts';
 import { BODY_LIMIT } from '../contract/limits.ts';
@@ -97,6 +98,8 @@ export function buildApp(options: AppOptions): FastifyInstance & { verifier: Tok
     logger: logger ? { ...logger, hooks: { ...logger.hooks, streamWrite: printableJson } } : false,
     // The audit trail is the access log; a log line per request would double it (and halve throughput).
     logController: new LogController({ disableRequestLogging: true }),
+    // Each request's logger is made when it first logs (request-logger.ts).
+    childLoggerFactory: requestLogger,
     bodyLimit: BODY_LIMIT,
     // A body naming `__proto__` (or `constructor.prototype`) is parsed like any other member:
     // JSON.parse makes it an own property, never the prototype, and the schema refuses every
