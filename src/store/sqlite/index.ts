@@ -288,13 +288,15 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     const auditDeadline = performance.now() + busyTimeoutMs;
     // Jobs are queued in the order of their deadlines.
     const lastDeadline = (): number => jobs.at(-1)?.deadline ?? auditDeadline;
-    // A job can expire before this call's first attempt: it queued behind an earlier wait.
-    let lastBusy: unknown = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    // A job can expire before this call's first attempt: it queued behind an earlier wait. Its
+    // error is made then only: an Error's stack trace cost every commit a microsecond a job.
+    let lastBusy: unknown;
     try {
       return await whenUnlocked(() => {
         const now = performance.now();
         const live = jobs.findIndex((j) => j.deadline > now);
         if (live !== 0 && jobs.length > 0) {
+          lastBusy ??= Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
           for (const job of jobs.splice(0, live === -1 ? jobs.length : live)) job.reject(lastBusy);
         }
         if (jobs.length === 0 && pendingAudit.empty) return null;
