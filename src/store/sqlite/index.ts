@@ -289,7 +289,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     // Jobs are queued in the order of their deadlines.
     const lastDeadline = (): number => jobs.at(-1)?.deadline ?? auditDeadline;
     // A job can expire before this call's first attempt: it queued behind an earlier wait. Its
-    // error is made then only: an Error's stack trace cost every commit a microsecond a job.
+    // error is made then only: capturing an Error's stack on every commit cost 0.8 µs a toggle.
     let lastBusy: unknown;
     try {
       return await whenUnlocked(() => {
