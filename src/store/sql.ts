@@ -201,14 +201,20 @@ async function advanceAuditSequence(db: SqlConnection, now: string, admins: numb
  */
 export async function writeAuditEvents(db: SqlConnection, events: readonly AuditEvent[], now: string): Promise<void> {
   if (events.length === 0) return;
+  const { admins, users } = countByLog(events);
+  const stamp = await advanceAuditSequence(db, now, admins, users);
+  await insertAuditEvents(db, events, stamp);
+}
+
+/** How many of `events` each log carries (one pass: a commit counts its events before it stamps them). */
+function countByLog(events: ReadonlyArray<Pick<AuditEvent, 'operation' | 'target'>>): { admins: number; users: number } {
   let admins = 0;
   let users = 0;
   for (const e of events) {
     if (inAdminLog(e)) admins++;
     if (inUserLog(e)) users++;
   }
-  const stamp = await advanceAuditSequence(db, now, admins, users);
-  await insertAuditEvents(db, events, stamp);
+  return { admins, users };
 }
 
 /**
@@ -242,7 +248,8 @@ export async function stampAuditEvents(
     if (rows.length === 0) return stamped;
     const events = rows.map((r) => ({ operation: String(r[1]), target: JSON.parse(String(r[2])) as AuditEvent['target'] }));
     const logs = events.map((e) => [inAdminLog(e), inUserLog(e)] as const);
-    const stamp = await advanceAuditSequence(db, now, logs.filter(([a]) => a).length, logs.filter(([, u]) => u).length);
+    const { admins, users } = countByLog(events);
+    const stamp = await advanceAuditSequence(db, now, admins, users);
     let { admin, user } = stamp;
     await setStamps(
       stamp.loggedAt,
